@@ -1,0 +1,1 @@
+"""Click commands, one module per area; `vr.cli` registers every module's `COMMANDS`."""

@@ -1,0 +1,1 @@
+"""Datasets that `vr` generates itself (the synthetic motion dataset)."""

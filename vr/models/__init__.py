@@ -1,0 +1,1 @@
+"""The 3D CNN model package: registry, architectures, checkpoint converters."""

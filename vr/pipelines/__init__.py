@@ -1,0 +1,1 @@
+"""Loaders: temporal/spatial sampling, shard reading, the DALI and torch pipelines."""
