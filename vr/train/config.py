@@ -1,0 +1,100 @@
+"""The run configuration of `vr train` (saved as ``config.json`` in the run folder)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("multistep", "plateau", "cosine", "none")
+PRECISIONS = ("fp32", "bf16", "fp16")
+MODALITIES = ("rgb", "flow")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on; the defaults follow the 3D-ResNets seed where it has one."""
+
+    data: str
+    out: str
+    model: str = "r3d18"
+    modality: str = "rgb"
+    model_args: dict[str, Any] = field(default_factory=dict)
+    val_data: str | None = None  # a second shard folder; for a manifest source, its val/test subset
+    frames_root: str | None = None
+    flow_root: str | None = None
+    train_subset: str = "train"
+    val_subset: str | None = None
+    clip_len: int = 16
+    frame_stride: int = 1
+    size: int = 112
+    train_crop: str = "corner"
+    batch_size: int = 8
+    epochs: int = 10
+    lr: float = 0.1
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    dampening: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 1e-3
+    schedule: str = "multistep"
+    milestones: list[int] = field(default_factory=lambda: [50, 100, 150])
+    gamma: float = 0.1
+    warmup_epochs: int = 0
+    plateau_patience: int = 10
+    label_smoothing: float = 0.0
+    pretrain: str | None = None
+    pretrain_source: str = "auto"
+    n_pretrain_classes: int | None = None
+    ft_begin_module: str | None = None
+    layer_lr_decay: float | None = None  # P3D-style: each earlier stage gets lr x decay
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    accumulate: int = 1
+    loader: str = "torch"
+    workers: int = 2
+    dali_threads: int = 2
+    seed: int = 0
+    checkpoint_every: int = 0
+    val_every: int = 1
+    device: str = "auto"
+    shuffle_frames: bool = False  # control experiment: destroy temporal order inside each clip
+    max_steps_per_epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.modality in MODALITIES, f"modality must be one of {MODALITIES}"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
+            (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
+            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
+            (self.loader in ("torch", "dali"), "loader must be torch or dali"),
+            (
+                self.epochs >= 1 and self.batch_size >= 1 and self.accumulate >= 1,
+                "epochs, batch size, accumulate must be >= 1",
+            ),
+            (self.clip_len >= 1 and self.frame_stride >= 1 and self.size >= 8, "bad clip shape"),
+            (self.lr > 0, "lr must be positive"),
+            (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    @property
+    def in_channels(self) -> int:
+        return 3 if self.modality == "rgb" else 2
+
+    def save(self, path: str | os.PathLike) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(asdict(self), f, indent=2, sort_keys=True)
+            f.write("\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TrainConfig:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

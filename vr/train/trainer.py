@@ -1,0 +1,304 @@
+"""`vr train`: build loaders and model from a :class:`TrainConfig`, train, validate, checkpoint, resume."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from vr.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, unwrap
+from vr.train.config import TrainConfig
+from vr.train.distributed import DistInfo, all_sum, barrier, init_distributed, shutdown
+from vr.train.engine import EpochStats, StopFlag, predict, train_epoch
+from vr.train.logs import CsvLog, Scalars
+from vr.train.optim import build_optimizer, build_scheduler, current_lr
+
+log = logging.getLogger("vr.train")
+
+
+class TrainError(RuntimeError):
+    """A problem with the run's inputs, found before any training work."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is the GPU where there is one, else the CPU; asking for a missing GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainError(f"--device {name}: this machine has no CUDA GPU (use --device cpu)")
+    return device
+
+
+def build_loaders(config: TrainConfig, dist_info: DistInfo, device: torch.device, start_epoch: int = 0):
+    """The training loader and, when there is validation data, the validation loader (centre clips)."""
+    from vr.pipelines.build import build_loader
+
+    common = dict(
+        modality=config.modality,
+        clip_len=config.clip_len,
+        frame_stride=config.frame_stride,
+        size=config.size,
+        batch_size=config.batch_size,
+        backend=config.loader,
+        num_workers=config.workers,
+        seed=config.seed,
+        rank=dist_info.rank,
+        world_size=dist_info.world_size,
+        frames_root=config.frames_root,
+        flow_root=config.flow_root,
+        device_id=device.index or 0 if device.type == "cuda" and config.loader == "dali" else None,
+        num_threads=config.dali_threads,
+    )
+    try:
+        train = build_loader(
+            config.data,
+            mode="train",
+            subset=config.train_subset,
+            train_crop=config.train_crop,
+            start_epoch=start_epoch,
+            **common,
+        )
+        val = None
+        val_source = config.val_data or (config.data if config.val_subset else None)
+        if val_source is not None:
+            val = build_loader(val_source, mode="eval", subset=config.val_subset, **common)
+    except (ValueError, FileNotFoundError, OSError) as e:
+        raise TrainError(str(e)) from None
+    if train.n_items < config.batch_size and not dist_info.enabled:
+        raise TrainError(
+            f"batch size {config.batch_size} is larger than the training set ({train.n_items} clips)"
+        )
+    return train, val
+
+
+def build_model(config: TrainConfig, num_classes: int) -> torch.nn.Module:
+    from vr.models import create_model
+
+    try:
+        model = create_model(
+            config.model, num_classes=num_classes, in_channels=config.in_channels, **config.model_args
+        )
+    except (TypeError, ValueError) as e:
+        raise TrainError(f"cannot build model {config.model!r}: {e}") from None
+    if config.pretrain:
+        from vr.models import load_pretrained
+
+        try:
+            load_pretrained(
+                model,
+                config.pretrain,
+                source=config.pretrain_source,
+                n_pretrain_classes=config.n_pretrain_classes,
+            )
+        except (ValueError, KeyError, RuntimeError, OSError) as e:
+            raise TrainError(f"--pretrain {config.pretrain}: {e}") from None
+    return model
+
+
+class Run:
+    """The state of one training run in ``config.out``."""
+
+    def __init__(self, config: TrainConfig, resume: bool = False, progress: bool = True):
+        self.config, self.progress = config, progress
+        self.out = Path(config.out)
+        self.device = resolve_device(config.device)
+        self.dist = init_distributed(self.device)
+        if self.device.type == "cuda" and self.dist.enabled:
+            self.device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(self.device)
+        if config.precision == "fp16" and self.device.type != "cuda":
+            raise TrainError("--precision fp16 needs a GPU; use bf16 on the CPU")
+        torch.manual_seed(config.seed)
+        checkpoint = self._checkpoint_to_resume() if resume else None
+        self.start_epoch = checkpoint["epoch"] + 1 if checkpoint else 1
+        self.train_loader, self.val_loader = build_loaders(
+            config, self.dist, self.device, self.start_epoch - 1
+        )
+        self.labels = self.train_loader.labels
+        if not self.labels:
+            raise TrainError(f"{config.data}: the training data has no label list")
+        if checkpoint and checkpoint.get("labels") and checkpoint["labels"] != self.labels:
+            raise TrainError("the checkpoint's labels differ from the training data's labels")
+        model = build_model(config, len(self.labels)).to(self.device)
+        if config.channels_last:
+            model = model.to(memory_format=torch.channels_last_3d)
+        self.model = model
+        self.optimizer = build_optimizer(model, config)
+        self.scheduler = build_scheduler(self.optimizer, config)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
+        self.best_acc = -1.0
+        if checkpoint:
+            unwrap(self.model).load_state_dict(checkpoint["state_dict"])
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+            self.scheduler.load_state_dict(checkpoint["scheduler"])
+            self.scaler.load_state_dict(checkpoint["scaler"])
+            self.best_acc = checkpoint.get("best_acc", -1.0)
+            set_rng_state(checkpoint["rng_state"])
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        if config.compile:
+            self.model = torch.compile(self.model)
+        self._open_logs(resume_after=self.start_epoch - 1 if checkpoint else None)
+
+    def _checkpoint_to_resume(self) -> dict | None:
+        path = self.out / "last.pth"
+        if not path.exists():
+            return None
+        checkpoint = load_checkpoint(path)
+        if checkpoint.get("arch") != self.config.model:
+            raise TrainError(f"{path} is a {checkpoint.get('arch')} run, not {self.config.model}")
+        if checkpoint.get("modality") != self.config.modality:
+            raise TrainError(f"{path} is a {checkpoint.get('modality')} run, not {self.config.modality}")
+        return checkpoint
+
+    def _open_logs(self, resume_after: int | None) -> None:
+        self.train_log = self.val_log = self.scalars = None
+        if not self.dist.is_main:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.config.save(self.out / "config.json")
+        self.train_log = CsvLog(self.out / "train.log", ["epoch", "loss", "acc", "lr"], resume_after)
+        self.val_log = CsvLog(self.out / "val.log", ["epoch", "loss", "acc"], resume_after)
+        self.scalars = Scalars(self.out / "tb")
+
+    def _save(self, name: str, epoch: int) -> None:
+        if not self.dist.is_main:
+            return
+        model = unwrap(self.model)
+        save_checkpoint(
+            self.out / name,
+            arch=self.config.model,
+            model_args={
+                **model.model_args,
+                "num_classes": len(self.labels),
+                "in_channels": self.config.in_channels,
+            }
+            if hasattr(model, "model_args")
+            else {},
+            modality=self.config.modality,
+            state_dict=model.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(),
+            scaler=self.scaler.state_dict(),
+            epoch=epoch,
+            rng_state=rng_state(),
+            labels=self.labels,
+            best_acc=self.best_acc,
+            config=asdict(self.config),
+            clip=[self.config.clip_len, self.config.size, self.config.size],
+        )
+
+    def _validate(self) -> tuple[float, float]:
+        ids, scores, labels, losses = predict(
+            self.model,
+            self.val_loader,
+            self.device,
+            precision=self.config.precision,
+            channels_last=self.config.channels_last,
+            progress=self.progress and self.dist.is_main,
+            desc="val",
+        )
+        correct = float((scores.argmax(1) == labels).sum()) if len(ids) else 0.0
+        loss_sum, correct, n = all_sum([float(losses.sum()), correct, float(len(ids))], self.dist)
+        return loss_sum / max(n, 1), correct / max(n, 1)
+
+    def fit(self) -> list[dict]:
+        """Train from ``start_epoch`` to ``epochs``; returns the history rows of this call."""
+        config, history = self.config, []
+        with StopFlag() as stop:
+            for epoch in range(self.start_epoch, config.epochs + 1):
+                lr = current_lr(self.optimizer)
+                stats = train_epoch(
+                    self.model,
+                    self.train_loader,
+                    self.optimizer,
+                    self.scaler,
+                    self.device,
+                    precision=config.precision,
+                    channels_last=config.channels_last,
+                    accumulate=config.accumulate,
+                    label_smoothing=config.label_smoothing,
+                    shuffle_frames_seed=(config.seed * 1000 + epoch) if config.shuffle_frames else None,
+                    max_steps=config.max_steps_per_epoch,
+                    stop=stop,
+                    progress=self.progress and self.dist.is_main,
+                    desc=f"epoch {epoch}/{config.epochs}",
+                )
+                if stats.interrupted:
+                    # Keep the partial epoch's weights, but mark the epoch undone: --resume redoes it.
+                    self._save("last.pth", epoch - 1)
+                    log.warning("stopped by signal during epoch %d; saved %s", epoch, self.out / "last.pth")
+                    break
+                totals = all_sum([stats.loss_sum, stats.correct, float(stats.clips)], self.dist)
+                stats = EpochStats(totals[0], totals[1], int(totals[2]), stats.seconds)
+                row = {
+                    "epoch": epoch,
+                    "loss": stats.loss,
+                    "acc": stats.acc,
+                    "lr": lr,
+                    "clips_per_s": stats.clips_per_s,
+                }
+                val_loss = None
+                if self.val_loader is not None and (epoch % config.val_every == 0 or epoch == config.epochs):
+                    val_loss, val_acc = self._validate()
+                    row.update(val_loss=val_loss, val_acc=val_acc)
+                self._step_scheduler(val_loss if val_loss is not None else stats.loss)
+                self._log(row)
+                history.append(row)
+                score = row.get("val_acc", row["acc"])
+                if score > self.best_acc:
+                    self.best_acc = score
+                    self._save("best.pth", epoch)
+                self._save("last.pth", epoch)
+                if config.checkpoint_every and epoch % config.checkpoint_every == 0:
+                    self._save(f"save_{epoch}.pth", epoch)
+                barrier(self.dist)
+        if self.scalars is not None:
+            self.scalars.close()
+        return history
+
+    def _step_scheduler(self, monitored: float) -> None:
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(monitored)
+        else:
+            self.scheduler.step()
+
+    def _log(self, row: dict) -> None:
+        if not self.dist.is_main:
+            return
+        self.train_log.log(epoch=row["epoch"], loss=row["loss"], acc=row["acc"], lr=row["lr"])
+        if "val_loss" in row:
+            self.val_log.log(epoch=row["epoch"], loss=row["val_loss"], acc=row["val_acc"])
+        for key in ("loss", "acc", "lr", "val_loss", "val_acc", "clips_per_s"):
+            if key in row:
+                self.scalars.add(key, row[key], row["epoch"])
+        val = f", val loss {row['val_loss']:.4f} acc {row['val_acc']:.3f}" if "val_loss" in row else ""
+        log.info(
+            "epoch %d: loss %.4f acc %.3f lr %.3g, %.1f clips/s%s",
+            row["epoch"],
+            row["loss"],
+            row["acc"],
+            row["lr"],
+            row["clips_per_s"],
+            val,
+        )
+
+    def close(self) -> None:
+        shutdown(self.dist)
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> list[dict]:
+    """Run (or resume) training; returns the per-epoch rows (epoch, loss, acc, lr, val_loss, val_acc)."""
+    run = Run(config, resume=resume, progress=progress)
+    started = time.perf_counter()
+    try:
+        history = run.fit()
+    finally:
+        run.close()
+    log.info("trained in %.1f s", time.perf_counter() - started)
+    return history
