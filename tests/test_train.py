@@ -1,0 +1,221 @@
+"""`vr train`: a real (tiny) training run on motion clips, logs, checkpoints, exact resume, signals,
+bad input, and 2-process DDP with gloo."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from vr.cli import cli
+from vr.datasets.synth import SynthConfig
+from vr.train.checkpoint import load_checkpoint
+from vr.train.config import TrainConfig
+from vr.train.logs import read_log
+from vr.train.trainer import TrainError, train
+
+sys.path.insert(0, str(Path(__file__).parent))
+from motion_data import make_motion_frames  # noqa: E402
+
+TINY = SynthConfig(classes=3, videos_per_class=6, clips_per_group=2, frames=12, width=48, height=40)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("motion")
+    return make_motion_frames(root, TINY), root / "frames"
+
+
+def config(data, out: Path, **overrides) -> TrainConfig:
+    manifest, frames = data
+    base = dict(
+        data=str(manifest),
+        frames_root=str(frames),
+        out=str(out),
+        model="r3d10",
+        model_args={"widen_factor": 0.125},
+        clip_len=4,
+        size=24,
+        batch_size=4,
+        epochs=2,
+        lr=0.05,
+        val_subset="val",
+        workers=0,
+        schedule="multistep",
+        milestones=[2],
+        seed=1,
+    )
+    return TrainConfig(**{**base, **overrides})
+
+
+def test_train_writes_logs_and_checkpoints(data, tmp_path):
+    out = tmp_path / "run"
+    history = train(config(data, out), progress=False)
+    assert [row["epoch"] for row in history] == [1, 2]
+    rows = read_log(out / "train.log")
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert rows[0]["lr"] == pytest.approx(0.05) and rows[1]["lr"] == pytest.approx(0.05)
+    assert [r["epoch"] for r in read_log(out / "val.log")] == [1, 2]
+    assert (out / "train.log").read_text().splitlines()[0].split("\t") == ["epoch", "loss", "acc", "lr"]
+    assert json.loads((out / "config.json").read_text())["model"] == "r3d10"
+    ckpt = load_checkpoint(out / "last.pth")
+    assert ckpt["epoch"] == 2 and ckpt["labels"] == TINY.class_names and ckpt["modality"] == "rgb"
+    for key in ("state_dict", "optimizer", "scheduler", "scaler", "rng_state", "arch", "model_args"):
+        assert key in ckpt
+    assert (out / "best.pth").exists()
+    from vr.models import create_model
+
+    model = create_model(ckpt["arch"], **ckpt["model_args"])
+    model.load_state_dict(ckpt["state_dict"])  # strict: the checkpoint rebuilds its model
+
+
+def test_resume_continues_exactly(data, tmp_path):
+    straight = train(config(data, tmp_path / "a", epochs=3), progress=False)
+    train(config(data, tmp_path / "b", epochs=2), progress=False)
+    resumed = train(config(data, tmp_path / "b", epochs=3), resume=True, progress=False)
+    assert [r["epoch"] for r in resumed] == [3]
+    assert resumed[0]["loss"] == straight[2]["loss"]
+    assert resumed[0]["val_loss"] == straight[2]["val_loss"]
+    assert [r["loss"] for r in read_log(tmp_path / "b" / "train.log")] == [r["loss"] for r in straight]
+
+
+def test_fine_tuning_freezes_modules_before_ft_begin_module(data, tmp_path):
+    first = tmp_path / "first"
+    train(config(data, first, epochs=1), progress=False)
+    ckpt = load_checkpoint(first / "last.pth")
+    out = tmp_path / "ft"
+    train(
+        config(
+            data, out, epochs=1, pretrain=str(first / "last.pth"), ft_begin_module="fc", pretrain_source="vr"
+        ),
+        progress=False,
+    )
+    tuned = load_checkpoint(out / "last.pth")["state_dict"]
+    assert torch.equal(tuned["conv1.weight"], ckpt["state_dict"]["conv1.weight"])
+    assert not torch.equal(tuned["fc.weight"], ckpt["state_dict"]["fc.weight"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"batch_size": 64}, "larger than the training set"),
+        ({"device": "cuda"}, "no CUDA GPU"),
+        ({"train_subset": "nothing"}, "no videos"),
+        ({"model": "r3d9"}, "close names"),
+        ({"ft_begin_module": "layer9"}, "not a top-level module"),
+    ],
+)
+def test_bad_input_fails_before_training(data, tmp_path, overrides, message):
+    if overrides.get("device") == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises((TrainError, ValueError), match=message):
+        train(config(data, tmp_path / "run", **overrides), progress=False)
+    assert not (tmp_path / "run" / "last.pth").exists()
+
+
+def test_cli_errors_are_one_line(data, tmp_path):
+    manifest, frames = data
+    args = [
+        "train",
+        "--data",
+        str(manifest),
+        "--frames",
+        str(frames),
+        "--out",
+        str(tmp_path / "r"),
+        "--model",
+        "r3d10",
+        "--model-arg",
+        "widen_factor=0.125",
+        "--clip-len",
+        "4",
+        "--size",
+        "24",
+        "--batch-size",
+        "100",
+        "--workers",
+        "0",
+        "--quiet",
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "larger than the training set" in result.output and "Traceback" not in result.output
+    bad = CliRunner().invoke(cli, [*args, "--model-arg", "oops"])
+    assert bad.exit_code == 2 and "key=value" in bad.output
+
+
+def _train_cli(data, out: Path, *extra: str) -> list[str]:
+    manifest, frames = data
+    return [
+        sys.executable,
+        "-m",
+        "vr",
+        "train",
+        "--data",
+        str(manifest),
+        "--frames",
+        str(frames),
+        "--out",
+        str(out),
+        "--model",
+        "r3d10",
+        "--model-arg",
+        "widen_factor=0.125",
+        "--clip-len",
+        "4",
+        "--size",
+        "24",
+        "--batch-size",
+        "2",
+        "--workers",
+        "0",
+        "--lr",
+        "0.05",
+        *extra,
+    ]
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(data, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(_train_cli(data, out, "--epochs", "1000"), stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "last.pth").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    assert (out / "last.pth").exists(), "no epoch finished"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopped by signal" in err
+    assert "Traceback" not in err
+    epoch = load_checkpoint(out / "last.pth")["epoch"]
+    assert 1 <= epoch < 1000
+
+
+def test_ddp_two_gloo_processes(data, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        str(29500 + os.getpid() % 1000),
+        *_train_cli(data, out, "--epochs", "2", "--val-subset", "val")[1:],
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_log(out / "train.log")
+    assert [r["epoch"] for r in rows] == [1, 2]  # rank 0 alone wrote the log: no duplicated rows
+    ckpt = load_checkpoint(out / "last.pth")
+    assert ckpt["epoch"] == 2
+    assert not any(k.startswith("module.") for k in ckpt["state_dict"])

@@ -1,0 +1,127 @@
+"""`vr train`: train an RGB or Flow 3D CNN (single process, or DDP under torchrun)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+
+from vr.train.config import OPTIMIZERS, PRECISIONS, SCHEDULES
+
+
+def _model_args(ctx, param, values: tuple[str, ...]) -> dict:
+    parsed = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not key=value", ctx, param)
+        try:
+            parsed[key] = json.loads(raw)
+        except ValueError:
+            parsed[key] = raw  # a bare string such as shortcut=B
+    return parsed
+
+
+def _int_list(ctx, param, value: str) -> list[int]:
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of epochs", ctx, param) from None
+
+
+@click.command("train")
+@click.option("--data", required=True, help="Shard folder (index.json) or manifest (.jsonl).")
+@click.option("--val-data", default=None, help="Validation shard folder (default: none, or --val-subset).")
+@click.option("--val-subset", default=None, help="With a manifest: the subset to validate on (val/test).")
+@click.option("--frames", "frames_root", default=None, help="Frame root, with a manifest.")
+@click.option("--flow", "flow_root", default=None, help="Flow root, with a manifest.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
+@click.option("--model", default="r3d18", show_default=True, help="A name from `vr models list`.")
+@click.option("--modality", type=click.Choice(["rgb", "flow"]), default="rgb", show_default=True)
+@click.option(
+    "--model-arg",
+    "model_args",
+    multiple=True,
+    callback=_model_args,
+    metavar="KEY=VALUE",
+    help="create_model keyword, e.g. widen_factor=0.25 (repeatable).",
+)
+@click.option("--clip-len", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--frame-stride", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--size", type=click.IntRange(8), default=112, show_default=True, help="Crop size.")
+@click.option(
+    "--train-crop",
+    type=click.Choice(["corner", "random", "center"]),
+    default="corner",
+    show_default=True,
+    help="corner: multi-scale corner crop (seed); random: random-resized crop.",
+)
+@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True)
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True)
+@click.option("--momentum", type=float, default=0.9, show_default=True)
+@click.option("--dampening", type=float, default=0.0, show_default=True)
+@click.option("--nesterov", is_flag=True)
+@click.option("--weight-decay", type=float, default=1e-3, show_default=True)
+@click.option("--schedule", type=click.Choice(SCHEDULES), default="multistep", show_default=True)
+@click.option("--milestones", default="50,100,150", callback=_int_list, show_default=True)
+@click.option("--gamma", type=float, default=0.1, show_default=True, help="LR factor (multistep, plateau).")
+@click.option("--warmup-epochs", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--plateau-patience", type=click.IntRange(0), default=10, show_default=True)
+@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.0)
+@click.option("--pretrain", default=None, type=click.Path(exists=True, dir_okay=False))
+@click.option("--pretrain-source", default="auto", show_default=True, help="kenshohara|p3d|i3d-caffe2|auto.")
+@click.option("--n-pretrain-classes", type=click.IntRange(1), default=None)
+@click.option("--ft-begin-module", default=None, help="Freeze the modules before this one (e.g. layer4, fc).")
+@click.option(
+    "--layer-lr-decay",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="P3D fine-tuning policy: each earlier stage gets the next stage's LR times this.",
+)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
+@click.option("--channels-last", is_flag=True, help="channels_last_3d memory format.")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
+@click.option("--accumulate", type=click.IntRange(1), default=1, show_default=True, help="Batches per step.")
+@click.option("--loader", type=click.Choice(["torch", "dali"]), default="torch", show_default=True)
+@click.option("--workers", type=click.IntRange(0), default=2, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--checkpoint-every", type=click.IntRange(0), default=0, help="Keep save_N.pth every N epochs.")
+@click.option("--val-every", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
+@click.option("--shuffle-frames", is_flag=True, help="Control: shuffle frames within each training clip.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pth.")
+@click.option("--quiet", "-q", is_flag=True)
+def train(out: Path, compile_: bool, resume: bool, quiet: bool, **options) -> None:
+    """Train a 3D CNN on RGB or Flow clips; logs and checkpoints go to --out.
+
+    Under torchrun (`torchrun --nproc-per-node N -m vr train ...`) every process trains a shard of the
+    data with DDP (NCCL on GPUs, gloo on CPU); rank 0 writes logs and checkpoints.
+    """
+    from vr.train.config import TrainConfig
+    from vr.train.trainer import TrainError
+    from vr.train.trainer import train as run_training
+
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
+    if out.exists() and (out / "last.pth").exists() and not resume:
+        raise click.UsageError(f"{out} already holds a run; use --resume to continue it or another --out")
+    try:
+        config = TrainConfig(out=str(out), compile=compile_, **options)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    try:
+        history = run_training(config, resume=resume, progress=not quiet)
+    except TrainError as e:
+        raise click.ClickException(str(e)) from None
+    if history:
+        last = history[-1]
+        val = f", val acc {last['val_acc']:.3f}" if "val_acc" in last else ""
+        click.echo(
+            f"epoch {last['epoch']}: loss {last['loss']:.4f}, acc {last['acc']:.3f}{val}; run in {out}"
+        )
+
+
+COMMANDS = [train]

@@ -1,0 +1,275 @@
+"""`vr eval`: a checkpoint's clip and video accuracy on a shard folder or a manifest + frame folders.
+
+``mode="clip"`` classifies one centre clip (centre crop) per video. ``mode="video"`` averages the softmax
+scores of ``n_clips`` uniform clips x ``n_crops`` crops per video, as the 3D-ResNets seed's
+``inference.py`` does, and also reports the accuracy of the single views. Everything that can be wrong
+with the inputs (checkpoint, modality, label set, unreadable data) is checked before any clip is read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from vr.train.metrics import accuracy, confusion_matrix, per_class_accuracy, write_confusion_png
+from vr.train.results import EvalError, Results
+
+log = logging.getLogger("vr.eval")
+
+MODES = ("clip", "video")
+IN_CHANNELS = {"rgb": 3, "flow": 2}
+_REQUIRED = ("arch", "state_dict", "labels", "modality")
+
+
+def load_model_from_checkpoint(path: str | os.PathLike, trusted: bool = False) -> tuple[nn.Module, dict]:
+    """Rebuild the model of a ``vr train`` checkpoint (``create_model(arch, **model_args)``, strict load).
+
+    Returns ``(model in eval mode, checkpoint dict)``; raises :class:`EvalError` with the reason.
+    """
+    from vr.models import create_model
+    from vr.train.checkpoint import load_checkpoint
+
+    try:
+        ckpt = load_checkpoint(path, trusted=trusted)
+    except FileNotFoundError:
+        raise EvalError(f"{path}: no such checkpoint") from None
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise EvalError(
+            f"{path}: not loadable with weights_only=True ({first}); trust it to load anyway"
+        ) from None
+    except (OSError, RuntimeError, EOFError, ValueError) as e:
+        raise EvalError(f"{path}: not a checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    if not isinstance(ckpt, dict) or any(k not in ckpt for k in _REQUIRED):
+        have = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise EvalError(f"{path}: not a vr train checkpoint (needs {', '.join(_REQUIRED)}; has {have})")
+    modality = ckpt["modality"]
+    if modality not in IN_CHANNELS:
+        raise EvalError(f"{path}: unknown modality {modality!r} (rgb or flow)")
+    args = {
+        "num_classes": len(ckpt["labels"]),
+        "in_channels": IN_CHANNELS[modality],
+        **ckpt.get("model_args", {}),
+    }
+    if args["in_channels"] != IN_CHANNELS[modality]:
+        raise EvalError(
+            f"{path}: a {modality} checkpoint needs {IN_CHANNELS[modality]} input channels, "
+            f"its model has {args['in_channels']}"
+        )
+    if args["num_classes"] != len(ckpt["labels"]):
+        raise EvalError(f"{path}: {args['num_classes']} outputs but {len(ckpt['labels'])} labels")
+    try:
+        model = create_model(ckpt["arch"], **args)
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except (ValueError, TypeError, RuntimeError) as e:
+        raise EvalError(f"{path}: cannot rebuild {ckpt['arch']!r}: {str(e).splitlines()[0]}") from None
+    return model.eval(), ckpt
+
+
+def check_labels(checkpoint_labels: list[str], data_labels: list[str], where: str) -> None:
+    """Raise :class:`EvalError` unless the data's label list is the checkpoint's (same names, same order)."""
+    if not data_labels or list(checkpoint_labels) == list(data_labels):
+        return
+    a, b = list(checkpoint_labels), list(data_labels)
+    first = next((i for i in range(min(len(a), len(b))) if a[i] != b[i]), min(len(a), len(b)))
+    detail = (
+        f"class {first}: {a[first] if first < len(a) else '-'!r} vs {b[first] if first < len(b) else '-'!r}"
+    )
+    raise EvalError(
+        f"the checkpoint's labels ({len(a)} classes) differ from {where}'s ({len(b)} classes); "
+        f"first at {detail}"
+    )
+
+
+def clip_settings(ckpt: dict) -> dict[str, int]:
+    """``clip_len``, ``frame_stride``, ``size`` the checkpoint was trained with."""
+    config = ckpt.get("config") or {}
+    clip = ckpt.get("clip") or [config.get("clip_len", 16), config.get("size", 112), config.get("size", 112)]
+    return {
+        "clip_len": int(clip[0]),
+        "frame_stride": int(config.get("frame_stride", 1)),
+        "size": int(clip[-1]),
+    }
+
+
+@dataclass
+class EvalReport:
+    """What :func:`evaluate` measured; ``results`` holds the per-video (averaged) scores."""
+
+    mode: str
+    results: Results
+    n_views: int
+    top1: float | None
+    top5: float | None
+    view_top1: float | None
+    per_class: list[float | None]
+    confusion: np.ndarray
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_videos(self) -> int:
+        return len(self.results.ids)
+
+    def summary(self) -> dict[str, Any]:
+        """The numbers as a JSON-able dict (written beside the predictions as ``*.metrics.json``)."""
+        return {
+            "mode": self.mode,
+            "modality": self.results.modality,
+            "videos": self.n_videos,
+            "clips": self.n_views,
+            "top1": self.top1,
+            "top5": self.top5,
+            "clip_top1": self.view_top1,
+            "per_class": dict(zip(self.results.labels, self.per_class, strict=True)),
+            "confusion": self.confusion.tolist(),
+            "skipped": [list(s) for s in self.skipped],
+        }
+
+
+def _check_readable(source, where: str) -> None:
+    """Read the first frame of the first video, so missing frames or flow fail before any work."""
+    from vr.pipelines.jpeg import BadJPEG, jpeg_size
+
+    try:
+        video = source.video(0)
+        if video.n_frames == 0:
+            raise OSError(f"video {video.id!r} has no {source.modality} frames")
+        for data in video.read([0])[0]:
+            jpeg_size(data)
+    except (OSError, ValueError, KeyError, BadJPEG) as e:
+        raise EvalError(f"{where}: cannot read {source.modality} frames ({e})") from None
+
+
+def average_views(
+    ids: list[str], scores: torch.Tensor, labels: torch.Tensor
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Mean softmax scores per video (first-seen order) and each video's label."""
+    order: dict[str, int] = {}
+    for vid in ids:
+        order.setdefault(vid, len(order))
+    group = torch.tensor([order[v] for v in ids], dtype=torch.long)
+    k = scores.shape[1] if scores.ndim == 2 else 0
+    sums = torch.zeros(len(order), k, dtype=torch.float64).index_add_(0, group, scores.double())
+    counts = torch.bincount(group, minlength=len(order)).double()
+    video_labels = torch.full((len(order),), -1, dtype=torch.long).scatter_(0, group, labels)
+    return list(order), (sums / counts[:, None]).float().numpy(), video_labels.numpy()
+
+
+def evaluate(
+    checkpoint: str | os.PathLike,
+    data: str | os.PathLike,
+    mode: str = "video",
+    n_clips: int = 10,
+    n_crops: int = 3,
+    batch_size: int = 8,
+    backend: str = "torch",
+    *,
+    modality: str | None = None,
+    frames_root: str | os.PathLike | None = None,
+    flow_root: str | os.PathLike | None = None,
+    subset: str | None = None,
+    output: str | os.PathLike | None = None,
+    topk: int | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
+    workers: int = 2,
+    trusted: bool = False,
+    progress: bool = True,
+) -> EvalReport:
+    """Evaluate ``checkpoint`` on ``data`` (shard folder, or manifest with ``frames_root``/``flow_root``).
+
+    ``output``: the predictions JSON (the seed's results format, ``topk`` classes per video, all when
+    None); beside it ``<stem>.confusion.png`` and ``<stem>.metrics.json``. Raises :class:`EvalError`
+    before reading any clip when the inputs do not fit together.
+    """
+    from vr.pipelines.build import build_loader, open_source
+    from vr.pipelines.sources import SourceError
+    from vr.train.engine import predict
+    from vr.train.trainer import TrainError, resolve_device
+
+    if mode not in MODES:
+        raise EvalError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode == "clip":
+        n_clips, n_crops = 1, 1
+    model, ckpt = load_model_from_checkpoint(checkpoint, trusted)
+    ckpt_modality = ckpt["modality"]
+    if modality is not None and modality != ckpt_modality:
+        raise EvalError(f"{checkpoint}: a {ckpt_modality} model, but --modality {modality} was asked for")
+    try:
+        dev = resolve_device(device)
+    except TrainError as e:
+        raise EvalError(str(e)) from None
+    where = str(data)
+    try:
+        source = open_source(data, ckpt_modality, frames_root=frames_root, flow_root=flow_root, subset=subset)
+    except (SourceError, ValueError, OSError) as e:
+        raise EvalError(f"{e} (the checkpoint is a {ckpt_modality} model)") from None
+    if len(source) == 0:
+        raise EvalError(f"{where}: no videos{f' in subset {subset!r}' if subset else ''}")
+    check_labels(ckpt["labels"], source.labels, where)
+    _check_readable(source, where)
+    settings = clip_settings(ckpt)
+    try:
+        loader = build_loader(
+            source,
+            ckpt_modality,
+            mode="eval",
+            batch_size=batch_size,
+            backend=backend,
+            num_workers=workers,
+            n_clips=n_clips,
+            n_crops=n_crops,
+            **settings,
+        )
+    except (ValueError, OSError) as e:
+        raise EvalError(str(e)) from None
+    model.to(dev)
+    ids, scores, labels, _ = predict(
+        model, loader, dev, precision=precision, progress=progress, desc=f"eval {mode}"
+    )
+    if not ids:
+        raise EvalError(f"{where}: every clip was unreadable ({'; '.join(r for _, r in loader.skipped[:2])})")
+    view_top1 = accuracy(scores.numpy(), labels.numpy(), 1)
+    video_ids, video_scores, video_labels = average_views(ids, scores, labels)
+    names = list(ckpt["labels"])
+    truth = {v: names[y] for v, y in zip(video_ids, video_labels, strict=True) if y >= 0}
+    results = Results(video_ids, video_scores, names, truth, ckpt_modality)
+    matrix = confusion_matrix(video_scores, video_labels, len(names))
+    report = EvalReport(
+        mode=mode,
+        results=results,
+        n_views=len(ids),
+        top1=accuracy(video_scores, video_labels, 1),
+        top5=accuracy(video_scores, video_labels, 5),
+        view_top1=view_top1,
+        per_class=per_class_accuracy(matrix),
+        confusion=matrix,
+        skipped=list(loader.skipped),
+    )
+    if output is not None:
+        report.files = write_outputs(report, Path(output), topk)
+    return report
+
+
+def write_outputs(report: EvalReport, output: Path, topk: int | None = None) -> dict[str, str]:
+    """Predictions JSON at ``output``, ``<stem>.confusion.png`` and ``<stem>.metrics.json`` beside it."""
+    base = output.with_suffix("") if output.suffix == ".json" else output
+    png = base.with_name(base.name + ".confusion.png")
+    metrics = base.with_name(base.name + ".metrics.json")
+    try:
+        report.results.write(output, topk)
+        write_confusion_png(png, report.confusion, report.results.labels)
+        metrics.write_text(json.dumps(report.summary(), indent=1) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise EvalError(f"cannot write the evaluation files: {e}") from None
+    return {"predictions": str(output), "confusion": str(png), "metrics": str(metrics)}
