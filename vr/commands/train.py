@@ -58,6 +58,12 @@ def _int_list(ctx, param, value: str) -> list[int]:
     show_default=True,
     help="corner: multi-scale corner crop (seed); random: random-resized crop.",
 )
+@click.option(
+    "--hflip/--no-hflip",
+    default=True,
+    show_default=True,
+    help="Random horizontal flips; turn off when a mirror image changes the class (left/right motion).",
+)
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True)
 @click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True)

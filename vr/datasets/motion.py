@@ -31,7 +31,7 @@ MOTIONS: dict[str, tuple[str, tuple[float, float] | int]] = {
     "MoveDownRight": ("translate", (math.sqrt(0.5), math.sqrt(0.5))),
 }
 
-SCALE_RANGE = (0.6, 1.6)  # object scale relative to its base size, shared by every class
+SCALE_RANGE = (0.5, 1.8)  # object scale relative to its base size, shared by every class
 NOISE_SIGMA = 2.0  # per-frame sensor noise (grey levels)
 
 
@@ -104,14 +104,14 @@ def make_track(rng: np.random.Generator, motion: str, n_frames: int, width: int,
     log_lo, log_hi = np.log(SCALE_RANGE[0]), np.log(SCALE_RANGE[1])
     if kind == "zoom":
         # Trajectory inside the shared log-scale range, so scales at any frame look the same for both signs.
-        span = rng.uniform(0.35, 0.7) * (log_hi - log_lo)
+        span = rng.uniform(0.5, 0.9) * (log_hi - log_lo)
         start = rng.uniform(log_lo, log_hi - span)
         log_scale = start + span * t / max(1, n_frames - 1)
         scale = np.exp(log_scale if param > 0 else log_scale[::-1])
     else:
         scale = np.full(n_frames, np.exp(rng.uniform(log_lo, log_hi)))
     if kind == "translate":
-        speed = rng.uniform(0.006, 0.016) * width  # pixels per frame
+        speed = rng.uniform(0.012, 0.03) * width  # pixels per frame
         centre = centre + speed * t[:, None] * np.asarray(param)[None, :]
         centre = np.mod(centre, (width, height))
     elif kind == "rotate":

@@ -31,6 +31,7 @@ class TrainConfig:
     frame_stride: int = 1
     size: int = 112
     train_crop: str = "corner"
+    hflip: bool = True  # off for classes that a mirror image changes (left/right, clockwise)
     batch_size: int = 8
     epochs: int = 10
     lr: float = 0.1

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from vr.train.results import EvalError, Results
 log = logging.getLogger("vr.eval")
 
 MODES = ("clip", "video")
+PRECISIONS = ("fp32", "bf16", "fp16")
 IN_CHANNELS = {"rgb": 3, "flow": 2}
 _REQUIRED = ("arch", "state_dict", "labels", "modality")
 
@@ -38,14 +40,16 @@ def load_model_from_checkpoint(path: str | os.PathLike, trusted: bool = False) -
     from vr.models import create_model
     from vr.train.checkpoint import load_checkpoint
 
+    if Path(path).is_file() and not zipfile.is_zipfile(path):
+        raise EvalError(f"{path}: not a checkpoint (not a torch.save file)")
     try:
         ckpt = load_checkpoint(path, trusted=trusted)
     except FileNotFoundError:
         raise EvalError(f"{path}: no such checkpoint") from None
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    except pickle.UnpicklingError:
         raise EvalError(
-            f"{path}: not loadable with weights_only=True ({first}); trust it to load anyway"
+            f"{path}: holds objects that weights_only=True refuses to unpickle; load it as trusted "
+            "(--trusted) only if you trust where it came from"
         ) from None
     except (OSError, RuntimeError, EOFError, ValueError) as e:
         raise EvalError(f"{path}: not a checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from None
@@ -158,8 +162,7 @@ def average_views(
     for vid in ids:
         order.setdefault(vid, len(order))
     group = torch.tensor([order[v] for v in ids], dtype=torch.long)
-    k = scores.shape[1] if scores.ndim == 2 else 0
-    sums = torch.zeros(len(order), k, dtype=torch.float64).index_add_(0, group, scores.double())
+    sums = torch.zeros(len(order), scores.shape[1], dtype=torch.float64).index_add_(0, group, scores.double())
     counts = torch.bincount(group, minlength=len(order)).double()
     video_labels = torch.full((len(order),), -1, dtype=torch.long).scatter_(0, group, labels)
     return list(order), (sums / counts[:, None]).float().numpy(), video_labels.numpy()
@@ -199,6 +202,8 @@ def evaluate(
 
     if mode not in MODES:
         raise EvalError(f"mode must be one of {MODES}, got {mode!r}")
+    if precision not in PRECISIONS:
+        raise EvalError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if mode == "clip":
         n_clips, n_crops = 1, 1
     model, ckpt = load_model_from_checkpoint(checkpoint, trusted)
@@ -229,6 +234,7 @@ def evaluate(
             num_workers=workers,
             n_clips=n_clips,
             n_crops=n_crops,
+            device_id=(dev.index or 0) if dev.type == "cuda" and backend == "dali" else None,
             **settings,
         )
     except (ValueError, OSError) as e:

@@ -50,7 +50,7 @@ def build_loaders(config: TrainConfig, dist_info: DistInfo, device: torch.device
         world_size=dist_info.world_size,
         frames_root=config.frames_root,
         flow_root=config.flow_root,
-        device_id=device.index or 0 if device.type == "cuda" and config.loader == "dali" else None,
+        device_id=(device.index or 0) if device.type == "cuda" and config.loader == "dali" else None,
         num_threads=config.dali_threads,
     )
     try:

@@ -1,0 +1,213 @@
+"""`vr infer`: class scores for raw video files, decoded (and for Flow models, TV-L1'd) on the fly.
+
+The clips go through the loaders' own code, so a checkpoint sees at inference what it saw in training:
+frames are decoded with ffmpeg at the training data's short side, encoded as the JPEGs the preprocessing
+writes (RGB frames; flow quantised like ``flow-tvl1`` then JPEG'd at its quality), and turned into clips
+by :mod:`vr.pipelines.sampling` (uniform clips, centre or 3 crops) and the torch loader's
+:func:`~vr.pipelines.torch_loader.decode_clip` (crop, resize, mean/std of :mod:`vr.pipelines.normalize`).
+A Flow clip of a video is therefore identical to the loader's clip of that video's ``flow-tvl1`` output.
+Scores are the softmax averaged over the clips, as in ``vr eval --mode video``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from vr.pipelines.normalize import mean_std
+from vr.pipelines.read import RawClip
+from vr.pipelines.sampling import SamplingConfig, clip_spec
+from vr.pipelines.torch_loader import decode_clip
+from vr.preprocess.flow_engines import TVL1Params, get_engine
+from vr.preprocess.flow_io import DEFAULT_BOUND, DEFAULT_JPEG_QUALITY, quantize
+from vr.preprocess.probe import VideoError
+from vr.preprocess.sources import VIDEO_EXTENSIONS
+from vr.train.evaluate import PRECISIONS, clip_settings, load_model_from_checkpoint
+from vr.train.results import EvalError, Results
+
+log = logging.getLogger("vr.infer")
+
+DEFAULT_SHORT_SIDE = 240  # extract-frames' and flow-tvl1's default when the training data is not at hand
+RGB_JPEG_QUALITY = 95
+
+
+def find_video_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """The files given, and every video file (by extension) under the folders given, sorted per folder."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
+        else:
+            found.append(p)
+    return list(dict.fromkeys(found))
+
+
+def training_short_side(ckpt: dict) -> int | None:
+    """Short side of the frames (or flow) the checkpoint was trained on, read from its training data."""
+    from vr.pipelines.build import open_source
+    from vr.pipelines.jpeg import jpeg_size
+
+    config = ckpt.get("config") or {}
+    if not config.get("data"):
+        return None
+    try:
+        source = open_source(
+            config["data"],
+            ckpt["modality"],
+            frames_root=config.get("frames_root"),
+            flow_root=config.get("flow_root"),
+            subset=config.get("train_subset"),
+        )
+        return min(jpeg_size(source.video(0).read([0])[0][0]))
+    except (ValueError, OSError, KeyError, IndexError):
+        return None
+
+
+def _encode(image: np.ndarray, quality: int) -> bytes:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise VideoError("OpenCV could not encode a frame")
+    return data.tobytes()
+
+
+def video_clips(
+    path: str | os.PathLike,
+    modality: str,
+    clip_len: int,
+    frame_stride: int,
+    size: int,
+    n_clips: int = 10,
+    n_crops: int = 1,
+    short_side: int = DEFAULT_SHORT_SIDE,
+    fps: float | None = None,
+    bound: float = DEFAULT_BOUND,
+) -> np.ndarray:
+    """The ``n_clips x n_crops`` evaluation clips of a video file: ``(V, C, T, size, size)`` float32.
+
+    Raises :class:`~vr.preprocess.probe.VideoError` when the video cannot be decoded (or, for Flow, has
+    fewer than 2 frames).
+    """
+    from vr.preprocess.decode import iter_frames
+
+    frames: list = []  # RGB: JPEG bytes; Flow: grayscale frames (flow only for the pairs the clips use)
+    height = width = 0
+    for rgb in iter_frames(path, short_side, fps=fps, even=False, threads=1):
+        height, width = rgb.shape[:2]
+        if modality == "rgb":
+            frames.append([_encode(np.ascontiguousarray(rgb[:, :, ::-1]), RGB_JPEG_QUALITY)])
+        else:
+            frames.append(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+    n = len(frames) - 1 if modality == "flow" else len(frames)
+    if n < 1:
+        raise VideoError("fewer than 2 frames: no flow pair" if modality == "flow" else "no video frames")
+    config = SamplingConfig(
+        mode="eval", clip_len=clip_len, frame_stride=frame_stride, size=size, n_clips=n_clips, n_crops=n_crops
+    )
+    specs = [clip_spec(config, 0, 0, 0, view, n, width, height) for view in range(config.views)]
+    if modality == "flow":
+        engine = get_engine("opencv", TVL1Params())
+        pairs = {}
+        for i in sorted({p for s in specs for p in s.positions}):
+            flow = engine(frames[i][None], frames[i + 1][None])[0]
+            pairs[i] = [_encode(quantize(flow[..., c], bound), DEFAULT_JPEG_QUALITY) for c in (0, 1)]
+        frames = pairs
+    mean, std = mean_std(modality)
+    clips = []
+    for view, spec in enumerate(specs):
+        raw = RawClip([frames[p] for p in spec.positions], spec, -1, str(path), view)
+        clip = decode_clip(raw, modality, mean, std)
+        if clip is None:
+            raise VideoError("a re-encoded frame could not be decoded")
+        clips.append(clip)
+    return np.stack(clips)
+
+
+@dataclass
+class Prediction:
+    """Averaged softmax scores of one video file (None with ``error`` set when it could not be read)."""
+
+    path: str
+    scores: np.ndarray | None
+    n_clips: int = 0
+    error: str | None = None
+
+
+class Predictor:
+    """A checkpoint ready to score raw video files (see :func:`video_clips` for the clip recipe)."""
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike,
+        n_clips: int = 10,
+        n_crops: int = 1,
+        batch_size: int = 8,
+        short_side: int | None = None,
+        fps: float | None = None,
+        bound: float = DEFAULT_BOUND,
+        device: str = "auto",
+        precision: str = "fp32",
+        trusted: bool = False,
+    ):
+        from vr.train.trainer import TrainError, resolve_device
+
+        if n_crops not in (1, 3) or n_clips < 1 or batch_size < 1 or precision not in PRECISIONS:
+            raise EvalError(f"need n_clips, batch_size >= 1, n_crops 1 or 3, precision in {PRECISIONS}")
+        self.model, ckpt = load_model_from_checkpoint(checkpoint, trusted)
+        try:
+            self.device = resolve_device(device)
+        except TrainError as e:
+            raise EvalError(str(e)) from None
+        self.model.to(self.device)
+        self.precision = precision
+        self.labels: list[str] = list(ckpt["labels"])
+        self.modality: str = ckpt["modality"]
+        found = None if short_side else training_short_side(ckpt)
+        self.short_side = short_side or found or DEFAULT_SHORT_SIDE
+        self.short_side_origin = "given" if short_side else "training data" if found else "default"
+        self.clip_args = dict(
+            **clip_settings(ckpt),
+            n_clips=n_clips,
+            n_crops=n_crops,
+            short_side=self.short_side,
+            fps=fps,
+            bound=bound,
+        )
+        self.batch_size = batch_size
+
+    @torch.no_grad()
+    def scores(self, path: str | os.PathLike) -> tuple[np.ndarray, int]:
+        """Mean softmax ``(K,)`` over the video's clips, and the clip count; raises VideoError."""
+        from vr.train.engine import autocast
+
+        clips = torch.from_numpy(video_clips(path, self.modality, **self.clip_args))
+        probs = []
+        for batch in clips.split(self.batch_size):
+            with autocast(self.device, self.precision):
+                probs.append(self.model(batch.to(self.device)).float().softmax(1).cpu())
+        return torch.cat(probs).double().mean(0).float().numpy(), len(clips)
+
+    def predict(self, paths: Iterable[str | os.PathLike], progress: bool = False) -> list[Prediction]:
+        """A :class:`Prediction` per file; an unreadable file gets its error and the others go on."""
+        from tqdm import tqdm
+
+        out = []
+        for path in tqdm(list(paths), desc="infer", unit="video", disable=not progress, leave=False):
+            try:
+                scores, n = self.scores(path)
+                out.append(Prediction(str(path), scores, n))
+            except (VideoError, OSError, ValueError) as e:
+                out.append(Prediction(str(path), None, error=str(e).splitlines()[0] if str(e) else repr(e)))
+        return out
+
+    def results(self, predictions: list[Prediction]) -> Results:
+        """The readable predictions as a :class:`Results` (the seed's results format, fusable)."""
+        ok = [p for p in predictions if p.scores is not None]
+        scores = np.stack([p.scores for p in ok]) if ok else np.zeros((0, len(self.labels)), np.float32)
+        return Results([p.path for p in ok], scores, self.labels, {}, self.modality)
