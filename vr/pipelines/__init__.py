@@ -1,1 +1,12 @@
-"""Loaders: temporal/spatial sampling, shard reading, the DALI and torch pipelines."""
+"""Loaders: temporal/spatial sampling, shard reading, the DALI and torch pipelines.
+
+``build_loader(source, modality, mode, ...)`` is the entry point (:mod:`vr.pipelines.build`); both
+backends draw the same clips (:mod:`vr.pipelines.sampling`) and yield the same batches
+(:mod:`vr.pipelines.loader_base`). ``VideoClipLoader`` (:mod:`vr.pipelines.video`) reads raw videos
+with DALI's video reader.
+"""
+
+from vr.pipelines.build import build_loader, open_source
+from vr.pipelines.sources import FolderSource, ShardSource, SourceError
+
+__all__ = ["FolderSource", "ShardSource", "SourceError", "build_loader", "open_source"]

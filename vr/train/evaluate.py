@@ -118,6 +118,7 @@ class EvalReport:
     per_class: list[float | None]
     confusion: np.ndarray
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    missing: int = 0  # videos with no readable clip: not in ``results``, not in the accuracy
     files: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -137,6 +138,7 @@ class EvalReport:
             "per_class": dict(zip(self.results.labels, self.per_class, strict=True)),
             "confusion": self.confusion.tolist(),
             "skipped": [list(s) for s in self.skipped],
+            "missing_videos": self.missing,
         }
 
 
@@ -151,7 +153,8 @@ def _check_readable(source, where: str) -> None:
         for data in video.read([0])[0]:
             jpeg_size(data)
     except (OSError, ValueError, KeyError, BadJPEG) as e:
-        raise EvalError(f"{where}: cannot read {source.modality} frames ({e})") from None
+        hint = " (is flow_root the flow folder?)" if source.modality == "flow" else ""
+        raise EvalError(f"{where}: cannot read {source.modality} frames ({e}){hint}") from None
 
 
 def average_views(
@@ -261,6 +264,7 @@ def evaluate(
         per_class=per_class_accuracy(matrix),
         confusion=matrix,
         skipped=list(loader.skipped),
+        missing=len(source) - len(video_ids),
     )
     if output is not None:
         report.files = write_outputs(report, Path(output), topk)

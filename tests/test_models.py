@@ -1,0 +1,273 @@
+"""vr.models: registry, wiring of every architecture (RGB and Flow), checkpoint loading options."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from vr.models import (
+    CheckpointError,
+    UnknownModelError,
+    convert_state_dict,
+    create_model,
+    list_models,
+    load_caffe2_pickle,
+    load_pretrained,
+    model_info,
+)
+from vr.models.convert import check_fits
+
+GOLDEN = Path(__file__).parent / "data" / "golden"
+
+DESIGN_NAMES = (
+    [f"r3d{d}" for d in (10, 18, 34, 50, 101, 152, 200)]
+    + [f"preact_r3d{d}" for d in (18, 34, 50, 101, 152, 200)]
+    + ["wrn3d50"]
+    + [f"resnext3d{d}" for d in (50, 101, 152, 200)]
+    + [f"densenet3d{d}" for d in (121, 169, 201, 264)]
+    + [f"r2plus1d{d}" for d in (10, 18, 34, 50, 101, 152, 200)]
+    + ["p3d63", "p3d131", "p3d199", "i3d_r50"]
+)
+
+
+def tiny_kwargs(name: str) -> dict:
+    """Full depth, minimal width: the test is about wiring, not capacity."""
+    if name.startswith("densenet3d"):
+        return {"growth_rate": 2, "num_init_features": 4, "bn_size": 1}
+    if name.startswith("resnext3d"):
+        return {"widen_factor": 0.25, "cardinality": 8}
+    if name.startswith("wrn3d"):
+        return {"widen_factor": 1 / 32, "k": 1}
+    return {"widen_factor": 1 / 32}
+
+
+def tiny_clip(name: str) -> tuple[int, int, int]:
+    if name.startswith(("p3d", "densenet3d")):
+        return (16, 32, 32)  # P3D pools time 16 -> 1 before its 2D stage; DenseNet has 4 x 2 pools
+    if name.startswith("i3d"):
+        return (8, 32, 32)
+    return (4, 16, 16)
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread avoids synchronisation overhead
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_registry_has_every_design_model():
+    names = list_models()
+    assert set(DESIGN_NAMES) <= set(names)
+    assert list_models("p3d*") == ["p3d63", "p3d131", "p3d199"]
+    assert model_info("i3d_r50").clip == (32, 224, 224)
+    assert model_info("p3d199").sources == ("p3d",)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_shape_rgb_and_flow(name):
+    torch.manual_seed(0)
+    for channels in (3, 2):
+        model = create_model(name, num_classes=5, in_channels=channels, **tiny_kwargs(name)).eval()
+        x = torch.randn(2, channels, *tiny_clip(name))
+        with torch.no_grad():
+            out = model(x)
+            single = model(x[1:])
+        assert out.shape == (2, 5)
+        assert torch.isfinite(out).all()
+        torch.testing.assert_close(out[1:], single, rtol=1e-4, atol=1e-5)  # no mixing across the batch
+        assert model.model_args["in_channels"] == channels
+
+
+def test_unknown_name_lists_close_names():
+    with pytest.raises(UnknownModelError, match="r3d18") as info:
+        create_model("r3d19", num_classes=3)
+    assert "close names" in str(info.value)
+    with pytest.raises(UnknownModelError, match="r2plus1d18"):
+        create_model("r2plus1d_18", num_classes=3)
+
+
+def test_unknown_kwarg_names_the_model():
+    with pytest.raises(TypeError, match="r3d18"):
+        create_model("r3d18", num_classes=3, no_such_option=1)
+
+
+def test_r3d_options_change_the_network():
+    with torch.device("meta"):
+        base = create_model("r3d18", 3)
+    assert base.conv1.kernel_size == (7, 7, 7) and base.conv1.stride == (1, 2, 2)
+    assert isinstance(base.maxpool, nn.MaxPool3d)
+    assert isinstance(base.layer2[0].downsample, nn.Sequential)
+    with torch.device("meta"):
+        a = create_model(
+            "r3d18", 3, shortcut="A", conv1_t_size=3, conv1_t_stride=2, no_max_pool=True, widen_factor=0.5
+        )
+    assert a.conv1.kernel_size == (3, 7, 7) and a.conv1.stride == (2, 2, 2) and a.conv1.out_channels == 32
+    assert a.maxpool is None
+    assert not list(a.layer2[0].downsample.parameters())
+    with pytest.raises(ValueError, match="shortcut"):
+        create_model("r3d18", 3, shortcut="C")
+
+
+def test_shortcut_a_pads_zero_channels():
+    model = create_model("r3d18", 3, shortcut="A", widen_factor=0.125).eval()
+    x = torch.randn(1, 8, 4, 6, 6)
+    y = model.layer2[0].downsample(x)
+    assert y.shape == (1, 16, 2, 3, 3)
+    torch.testing.assert_close(y[:, :8], x[:, :, ::2, ::2, ::2])
+    assert (y[:, 8:] == 0).all()
+
+
+def test_r2plus1d_mid_planes_formula():
+    with torch.device("meta"):
+        model = create_model("r2plus1d18", 3)
+        flow = create_model("r2plus1d18", 3, in_channels=2)
+    # stem: 3*64*7*7*7 // (3*7*7 + 7*64) = 110; layer1 block: 64*64*27 // (64*9 + 3*64) = 144
+    assert model.conv1_s.out_channels == 110 and model.conv1_t.kernel_size == (7, 1, 1)
+    assert model.layer1[0].conv1_s.out_channels == 144
+    assert flow.conv1_s.out_channels == 110 and flow.conv1_s.in_channels == 2
+
+
+@pytest.mark.parametrize("st", [("A", "B", "C"), ("A", "B"), ("A",), ("C",), ("B", "A")])
+def test_p3d_structure_cycles(st):
+    with torch.device("meta"):
+        model = create_model("p3d63", 3, st_struct=st)
+    units = [
+        blk.plan[1][0].structure for layer in (model.layer1, model.layer2, model.layer3) for blk in layer
+    ]
+    assert units == [st[i % len(st)] for i in range(13)]
+    assert all(blk.conv_normal.kernel_size == (1, 3, 3) for blk in model.layer4)
+
+
+def test_p3d_rejects_unknown_structure():
+    with pytest.raises(ValueError, match="st_struct"):
+        create_model("p3d63", 3, st_struct=("A", "D"))
+
+
+def test_i3d_inflation_pattern_and_clip():
+    with torch.device("meta"):
+        model = create_model("i3d_r50", 3)
+    pattern = [
+        [blk.conv1.kernel_size[0] for blk in layer]
+        for layer in (model.layer1, model.layer2, model.layer3, model.layer4)
+    ]
+    assert pattern == [[3, 3, 3], [3, 1, 3, 1], [3, 1, 3, 1, 3, 1], [1, 3, 1]]
+    assert model.conv1.kernel_size == (5, 7, 7) and model.conv1.stride == (2, 2, 2)
+    small = create_model("i3d_r50", 3, widen_factor=1 / 32).eval()
+    with torch.no_grad():
+        t = small.layer4(
+            small.layer3(
+                small.layer2(
+                    small.stage_pools[0](
+                        small.layer1(
+                            small.maxpool(small.relu(small.bn1(small.conv1(torch.randn(1, 3, 32, 32, 32)))))
+                        )
+                    )
+                )
+            )
+        ).shape[2]
+    assert t == 4  # 32 frames -> 16 (conv1) -> 8 (pool1) -> 4 (pool after res2)
+
+
+def _full_size_entries() -> dict:
+    return json.loads(gzip.decompress((GOLDEN / "full_size_keys.json.gz").read_bytes()))
+
+
+@pytest.mark.parametrize("entry", sorted(_full_size_entries()))
+def test_full_size_originals_fit(entry):
+    """Key names and shapes of the originals at full size (public checkpoint layout) fit strictly."""
+    spec = _full_size_entries()[entry]
+    with torch.device("meta"):
+        model = create_model(spec["model"], **spec["model_args"])
+        state = {k: torch.empty(shape) for k, shape in spec["keys"].items()}
+    if spec["source"] == "i3d-caffe2":
+        state = {"blobs": {**state, "model_iter": 1, "lr": 0.1, "conv1_w_momentum": state["conv1_w"]}}
+    check_fits(model, convert_state_dict(state, spec["source"]))
+
+
+def _r3d_checkpoint(num_classes: int, in_channels: int = 3) -> tuple[nn.Module, dict]:
+    torch.manual_seed(1)
+    src = create_model("r3d10", num_classes, in_channels=in_channels, widen_factor=1 / 16)
+    sd = {f"module.{k}": v.clone() for k, v in src.state_dict().items()}
+    return src, {"epoch": 200, "arch": "resnet-10", "state_dict": sd, "optimizer": {"state": {}}}
+
+
+def test_load_pretrained_replaces_the_head():
+    src, ckpt = _r3d_checkpoint(num_classes=7)
+    model = create_model("r3d10", 4, widen_factor=1 / 16)
+    with pytest.raises(CheckpointError, match=r"fc\.weight.*\(7, 32\).*\(4, 32\).*n_pretrain_classes"):
+        load_pretrained(model, ckpt)
+    with pytest.raises(CheckpointError, match="7 classes"):
+        load_pretrained(model, ckpt, n_pretrain_classes=9)
+    load_pretrained(model, ckpt, n_pretrain_classes=7)
+    assert model.fc.out_features == 4 and model.model_args["num_classes"] == 4
+    torch.testing.assert_close(model.layer4[0].conv2.weight, src.layer4[0].conv2.weight)
+    torch.testing.assert_close(model.bn1.running_var, src.bn1.running_var)
+    again = load_pretrained(create_model("r3d10", 7, widen_factor=1 / 16), ckpt, new_num_classes=11)
+    assert again.fc.out_features == 11
+
+
+def test_load_pretrained_rgb_to_flow():
+    src, ckpt = _r3d_checkpoint(num_classes=7)
+    flow = create_model("r3d10", 7, in_channels=2, widen_factor=1 / 16)
+    with pytest.raises(CheckpointError, match="input channels"):
+        load_pretrained(flow, ckpt, in_channels_from_rgb=False)
+    load_pretrained(flow, ckpt)
+    mean = src.conv1.weight.mean(dim=1, keepdim=True)
+    torch.testing.assert_close(flow.conv1.weight, mean.expand(-1, 2, -1, -1, -1))
+    x = torch.randn(1, 2, 4, 16, 16)
+    assert flow.eval()(x).shape == (1, 7)
+
+
+def test_load_pretrained_rejects_wrong_family_and_depth():
+    _, ckpt = _r3d_checkpoint(num_classes=7)
+    with pytest.raises(CheckpointError, match=r"missing: conv1_s\.weight.*unexpected: conv1\.weight"):
+        load_pretrained(create_model("r2plus1d10", 7, widen_factor=1 / 16), ckpt)
+    with pytest.raises(CheckpointError, match=r"missing: layer1\.1\."):
+        load_pretrained(create_model("r3d18", 7, widen_factor=1 / 16), ckpt)
+    with pytest.raises(CheckpointError, match=r"shape mismatch: conv1\.weight"):
+        load_pretrained(create_model("r3d10", 7, widen_factor=1 / 8), ckpt)
+
+
+def test_load_pretrained_from_file_is_weights_only(tmp_path):
+    src, ckpt = _r3d_checkpoint(num_classes=7)
+    path = tmp_path / "r3d10_K.pth"
+    torch.save(ckpt, path)
+    model = load_pretrained(create_model("r3d10", 7, widen_factor=1 / 16), path, source="kenshohara")
+    torch.testing.assert_close(model.fc.weight, src.fc.weight)
+    unsafe = tmp_path / "unsafe.pth"
+    torch.save({"state_dict": ckpt["state_dict"], "opts": _Opaque()}, unsafe)
+    with pytest.raises(CheckpointError, match="weights_only=False"):
+        load_pretrained(create_model("r3d10", 7, widen_factor=1 / 16), unsafe)
+    load_pretrained(create_model("r3d10", 7, widen_factor=1 / 16), unsafe, weights_only=False)
+
+
+class _Opaque:
+    """An arbitrary pickled object, which the safe loader must refuse."""
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (Path("/tmp/vr-should-not-exist").touch, ())
+
+
+def test_caffe2_pickle_refuses_anything_but_arrays(tmp_path):
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps({"blobs": {"conv1_w": _Exploit()}}, protocol=2))
+    with pytest.raises(CheckpointError, match="refusing to unpickle"):
+        load_caffe2_pickle(path)
+    assert not Path("/tmp/vr-should-not-exist").exists()
+    blobs = load_caffe2_pickle(GOLDEN / "i3d_r50_caffe2.pkl")
+    assert blobs["model_iter"] == 400000 and "conv1_w" in blobs
+
+
+def test_convert_rejects_unknown_source():
+    with pytest.raises(CheckpointError, match="unknown checkpoint source"):
+        convert_state_dict({}, "caffe")

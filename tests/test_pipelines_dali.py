@@ -1,0 +1,146 @@
+"""The DALI backend (CPU here, nvJPEG under the ``gpu`` marker) against the torch backend, and raw video."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import torch
+from test_pipelines_data import VIDEO_MIX, frame_index, make_shards
+
+from vr.pipelines import build_loader
+from vr.pipelines.read import read_clip
+from vr.pipelines.video import RawVideoError, VideoClipLoader
+from vr.preprocess.ffmpeg_bin import ffmpeg_exe
+
+pytest.importorskip("nvidia.dali")
+
+# one grey level after normalisation: RGB 1 / (255 * 0.2713), Flow 1 / 128; JPEG decoders may differ by it
+TOL = {"rgb": 1.5 / (255 * 0.2713), "flow": 1.5 / 128}
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    return make_shards(tmp_path_factory.mktemp("shards"), VIDEO_MIX, per_shard=3)
+
+
+def both(shards, dali_workers=0, **kw):
+    """The same loader in both backends (torch in-process, DALI with ``dali_workers`` Python workers)."""
+    kw = {"clip_len": 8, "size": 16, "batch_size": 4, "seed": 5, **kw}
+    return (
+        build_loader(shards, backend="torch", num_workers=0, **kw),
+        build_loader(shards, backend="dali", num_workers=dali_workers, **kw),
+    )
+
+
+def assert_same(torch_batches, dali_batches, modality):
+    assert len(torch_batches) == len(dali_batches)
+    for a, b in zip(torch_batches, dali_batches, strict=True):
+        assert a["video_id"] == b["video_id"]
+        assert torch.equal(a["label"], b["label"]) and torch.equal(a["index"], b["index"])
+        assert a["clip"].shape == b["clip"].shape and b["clip"].dtype == torch.float32
+        assert (a["clip"] - b["clip"]).abs().max() <= TOL[modality]
+
+
+@pytest.mark.parametrize("modality", ["rgb", "flow"])
+def test_dali_matches_torch_in_training(shards, modality):
+    torch_loader, dali_loader = both(shards, modality=modality, dali_workers=2, train_crop="random")
+    assert len(torch_loader) == len(dali_loader) == 2
+    for _ in range(2):  # two epochs: different order and clips, still the same in both backends
+        assert_same(list(torch_loader), list(dali_loader), modality)
+    next(iter(torch_loader)), next(iter(dali_loader))  # a pass left early still counts as an epoch
+    assert_same(list(torch_loader), list(dali_loader), modality)
+    # the epoch held flipped and unflipped clips, so flip (and for Flow the x inversion) was compared
+    src, config = dali_loader.source, dali_loader.config
+    flips = {read_clip(src, config, 5, 1, i).spec.flip for i in range(len(VIDEO_MIX))}
+    assert flips == {True, False}
+
+
+def test_dali_matches_torch_in_multiclip_eval(shards):
+    torch_loader, dali_loader = both(shards, mode="eval", n_clips=2, n_crops=3, batch_size=6)
+    tb, db = list(torch_loader), list(dali_loader)
+    assert_same(tb, db, "rgb")
+    mean, std = 0.4345 * 255, 0.2768 * 255
+    assert db[1]["video_id"] == ["b/2"] * 6
+    red = db[1]["clip"][:, 0].mean(dim=(2, 3)) * std + mean
+    starts = [frame_index(v) for v in red[::3, 0].tolist()]
+    assert starts == [1, 1 + VIDEO_MIX[1][2] - 8]  # first and last possible 8-frame start
+
+
+def test_dali_skips_corrupt_samples_and_keeps_last_partial_batch(tmp_path):
+    folder = make_shards(tmp_path, VIDEO_MIX, per_shard=3, corrupt={"a.1": "truncate", "c": "garbage"})
+    loader = build_loader(
+        folder, mode="eval", clip_len=32, size=8, batch_size=3, backend="dali", num_workers=0
+    )
+    assert len(loader) == 3
+    batches = list(loader)
+    assert [len(b["video_id"]) for b in batches] == [1, 3, 1]  # 2 bad in the first, 1 left in the last
+    ids = [v for b in batches for v in b["video_id"]]
+    assert ids == [v[0] for v in VIDEO_MIX if v[0] not in ("a.1", "c")]
+    assert sorted(v for v, _ in loader.skipped) == ["a.1", "c"]
+
+
+def test_dali_drop_last_and_ddp_ranks(shards):
+    dropped = build_loader(
+        shards, clip_len=4, size=8, batch_size=4, backend="dali", num_workers=0, drop_last=True
+    )
+    assert len(dropped) == 1 and [len(b["video_id"]) for b in dropped] == [4]
+    kw = dict(clip_len=2, size=8, batch_size=2, num_workers=0, world_size=2)
+    seen = [
+        {v for b in build_loader(shards, mode="eval", backend="dali", rank=r, **kw) for v in b["video_id"]}
+        for r in range(2)
+    ]
+    assert not seen[0] & seen[1] and seen[0] | seen[1] == {v[0] for v in VIDEO_MIX}
+    # training evens ranks out (4 and 3 videos here): DALI and torch run the same 3 clips on rank 0
+    train = [build_loader(shards, backend=backend, rank=0, **kw) for backend in ("dali", "torch")]
+    assert [len(t) for t in train] == [2, 2]
+    assert [v for b in train[0] for v in b["video_id"]] == [v for b in train[1] for v in b["video_id"]]
+
+
+def test_raw_video_without_gpu_needs_vp9_or_mjpeg(sample_videos, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RawVideoError, match="needs a CUDA GPU.*VP8/VP9/MJPEG"):
+        VideoClipLoader([sample_videos["bikes"]], [0])
+    with pytest.raises(RawVideoError, match="needs a CUDA GPU"):
+        VideoClipLoader([sample_videos["bikes"]], [0], device_id=0)
+    mjpeg = tmp_path / "clip.avi"
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x48:rate=10",
+            "-t",
+            "2",
+            "-c:v",
+            "mjpeg",
+            str(mjpeg),
+        ],
+        check=True,
+    )
+    loader = VideoClipLoader([mjpeg, mjpeg], [3, 4], clip_len=4, size=32, batch_size=2)
+    batches = list(loader)
+    assert sum(len(b["label"]) for b in batches) == 2 * (20 // 4)
+    assert batches[0]["clip"].shape == (2, 3, 4, 32, 32)
+    assert set(torch.cat([b["label"] for b in batches]).tolist()) == {3, 4}
+
+
+@pytest.mark.gpu
+def test_mixed_decoder_matches_torch_on_gpu(shards):
+    torch_loader = build_loader(shards, backend="torch", num_workers=0, clip_len=8, size=16, batch_size=4)
+    dali_loader = build_loader(shards, backend="dali", device_id=0, clip_len=8, size=16, batch_size=4)
+    for a, b in zip(torch_loader, dali_loader, strict=True):
+        assert b["clip"].is_cuda and a["video_id"] == b["video_id"]
+        assert (a["clip"] - b["clip"].cpu()).abs().max() <= 3 * TOL["rgb"]  # nvJPEG vs libjpeg-turbo
+
+
+@pytest.mark.gpu
+def test_video_reader_on_gpu(sample_videos):
+    loader = VideoClipLoader([sample_videos["bikes"]], [7], clip_len=8, size=64, batch_size=2, device_id=0)
+    batch = next(iter(loader))
+    assert batch["clip"].is_cuda and batch["clip"].shape[1:] == (3, 8, 64, 64)
+    assert batch["label"].tolist() == [7] * len(batch["label"])

@@ -1,0 +1,232 @@
+"""The torch TV-L1 solver against real OpenCV DualTVL1, on real video frames and synthetic textures."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from vr.preprocess.tvl1_ops import median_blur, remap_cubic, resize_linear, selection_network
+from vr.preprocess.tvl1_torch import TorchTVL1, pyramid_sizes, torch_tvl1_engine
+
+SIZE = (96, 72)  # (width, height) of the test frames
+BOUND = 20.0  # the flow JPG clipping bound
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _opencv_flow(prev: np.ndarray, nxt: np.ndarray, gamma: float = 0.0) -> np.ndarray:
+    # positional: the binding's keyword for inner iterations is misspelt ("innnerIterations")
+    tvl1 = cv2.optflow.DualTVL1OpticalFlow_create(0.25, 0.15, 0.3, 5, 5, 0.01, 30, 10, 0.8, gamma, 5)
+    return tvl1.calc(prev, nxt, None)
+
+
+def _epe(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b, axis=-1).mean())
+
+
+def _quantise(flow: np.ndarray) -> np.ndarray:
+    return np.round((np.clip(flow, -BOUND, BOUND) + BOUND) * (255 / (2 * BOUND))).astype(np.uint8)
+
+
+def _frame_pairs(path, starts=(10, 40), size=SIZE) -> list[tuple[np.ndarray, np.ndarray]]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) <= max(starts) + 1:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        frames.append(cv2.resize(gray, size, interpolation=cv2.INTER_AREA))
+    cap.release()
+    assert len(frames) > max(starts) + 1, f"{path} is too short"
+    return [(frames[s], frames[s + 1]) for s in starts]
+
+
+def _texture_pair(shift: tuple[float, float], size=SIZE, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth random texture (sum of sinusoids) and the same texture moved exactly by ``shift`` (dx, dy)."""
+    rng = np.random.default_rng(seed)
+    waves = [
+        (rng.uniform(0.5, 1.0), rng.uniform(0.05, 0.35), rng.uniform(0, np.pi), rng.uniform(0, 6.3))
+        for _ in range(24)
+    ]
+    w, h = size
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+
+    def sample(dx: float, dy: float) -> np.ndarray:
+        return sum(
+            a * np.sin(f * (np.cos(t) * (x - dx) + np.sin(t) * (y - dy)) + ph) for a, f, t, ph in waves
+        )
+
+    prev, nxt = sample(0.0, 0.0), sample(*shift)
+    lo, hi = prev.min(), prev.max()
+    return tuple(
+        np.clip(np.round(30 + 195 * (im - lo) / (hi - lo)), 0, 255).astype(np.uint8) for im in (prev, nxt)
+    )
+
+
+@pytest.fixture(scope="module")
+def real_pairs(sample_videos) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [
+        pair
+        for stem in ("bikes", "carphone_pristine", "bigbuckbunny")
+        for pair in _frame_pairs(sample_videos[stem])
+    ]
+
+
+# --- the operators against their OpenCV counterparts ---------------------------------------------------
+
+
+def test_resize_linear_matches_cv2():
+    img = np.random.default_rng(1).uniform(0, 255, (72, 96)).astype(np.float32)
+    down = cv2.resize(img, None, fx=0.8, fy=0.8, interpolation=cv2.INTER_LINEAR)
+    ours = resize_linear(torch.from_numpy(img), down.shape, (1 / 0.8, 1 / 0.8)).numpy()
+    np.testing.assert_allclose(ours, down, atol=1e-3)
+    up = cv2.resize(down, (96, 72), interpolation=cv2.INTER_LINEAR)
+    ours_up = resize_linear(
+        torch.from_numpy(down), (72, 96), (down.shape[0] / 72, down.shape[1] / 96)
+    ).numpy()
+    np.testing.assert_allclose(ours_up, up, atol=1e-3)
+    assert [s[::-1] for s in pyramid_sizes(72, 96, 5, 0.8)[1:2]] == [down.shape[::-1]]
+
+
+def test_remap_cubic_matches_cv2_with_zero_border():
+    rng = np.random.default_rng(2)
+    img = rng.uniform(0, 255, (40, 52)).astype(np.float32)
+    flow = (rng.standard_normal((2, 40, 52)) * 4).astype(np.float32)  # reaches well past the borders
+    yy, xx = np.mgrid[0:40, 0:52].astype(np.float32)
+    ref = cv2.remap(img, xx + flow[0], yy + flow[1], cv2.INTER_CUBIC)
+    ours = remap_cubic(torch.from_numpy(img)[None, None], torch.from_numpy(flow)[None])[0, 0].numpy()
+    np.testing.assert_allclose(ours, ref, atol=2e-3)
+
+
+@pytest.mark.parametrize(("n", "rank"), [(9, 4), (25, 12), (25, 0), (7, 6)])
+def test_selection_network_selects_rank(n, rank):
+    values = np.random.default_rng(n + rank).standard_normal((n, 500))
+    values[:, :50] = np.round(values[:, :50])  # ties
+    program, out = selection_network(n, rank)
+    slots = dict(enumerate(values))
+    for dst, is_max, a, b in program:
+        slots[dst] = np.maximum(slots[a], slots[b]) if is_max else np.minimum(slots[a], slots[b])
+    np.testing.assert_array_equal(slots[out], np.sort(values, axis=0)[rank])
+
+
+def test_median_blur_matches_cv2():
+    u = np.random.default_rng(3).standard_normal((2, 30, 41)).astype(np.float32)
+    ours = median_blur(torch.from_numpy(u), 5).numpy()
+    for k in range(2):
+        np.testing.assert_array_equal(ours[k], cv2.medianBlur(u[k], 5))
+
+
+# --- the solver against OpenCV DualTVL1 --------------------------------------------------------------
+
+
+def test_defaults_mirror_opencv():
+    cv = cv2.optflow.DualTVL1OpticalFlow_create()
+    ours = TorchTVL1()
+    assert (ours.tau, ours.lambda_, ours.theta, ours.gamma) == (
+        cv.getTau(),
+        cv.getLambda(),
+        cv.getTheta(),
+        cv.getGamma(),
+    )
+    assert (ours.nscales, ours.warps, ours.epsilon) == (
+        cv.getScalesNumber(),
+        cv.getWarpingsNumber(),
+        cv.getEpsilon(),
+    )
+    assert (ours.inner_iterations, ours.outer_iterations) == (
+        cv.getInnerIterations(),
+        cv.getOuterIterations(),
+    )
+    assert (ours.scale_step, ours.median_filtering) == (cv.getScaleStep(), cv.getMedianFiltering())
+
+
+def test_matches_opencv_on_real_frames(real_pairs):
+    pairs = real_pairs + [_texture_pair((2.3, -1.6))]
+    prev = np.stack([p for p, _ in pairs])
+    nxt = np.stack([n for _, n in pairs])
+    flows = torch_tvl1_engine()(prev, nxt)
+    assert flows.shape == (len(pairs), SIZE[1], SIZE[0], 2) and flows.dtype == np.float32
+    for (p, n), flow in zip(pairs, flows, strict=True):
+        ref = _opencv_flow(p, n)
+        assert _epe(flow, ref) < 0.1
+        q_ours, q_ref = _quantise(flow), _quantise(ref)
+        close = np.abs(q_ours.astype(int) - q_ref.astype(int)) <= 2
+        assert close.mean() >= 0.99
+
+
+@pytest.mark.parametrize("shift", [(3.0, -2.0), (1.5, 0.75)])
+def test_known_translation_recovered_by_both(shift):
+    prev, nxt = _texture_pair(shift)
+    inner = (slice(8, -8), slice(8, -8))
+    ours = TorchTVL1()(prev, nxt)
+    ref = _opencv_flow(prev, nxt)
+    for flow in (ours, ref):
+        np.testing.assert_allclose(np.median(flow[inner].reshape(-1, 2), axis=0), shift, atol=0.1)
+    assert _epe(ours, ref) < 0.1
+
+
+def test_gamma_term_matches_opencv(real_pairs):
+    prev, nxt = real_pairs[0]
+    ours = TorchTVL1(gamma=0.1)(prev, nxt)
+    assert _epe(ours, _opencv_flow(prev, nxt, gamma=0.1)) < 0.1
+    assert np.abs(ours - TorchTVL1()(prev, nxt)).max() > 0  # the term is really used
+
+
+def test_pair_alone_equals_pair_in_batch(real_pairs):
+    batch = real_pairs[:4]
+    prev = np.stack([p for p, _ in batch])
+    nxt = np.stack([n for _, n in batch])
+    solver = TorchTVL1()
+    together = solver(prev, nxt)
+    for k in (0, 3):
+        alone = solver(prev[k], nxt[k])
+        np.testing.assert_allclose(alone, together[k], rtol=0, atol=1e-5)
+
+
+def test_input_forms_agree():
+    prev, nxt = _texture_pair((1.0, 0.5), size=(40, 32))
+    solver = TorchTVL1(nscales=2, warps=2)
+    flow = solver(prev, nxt)
+    assert flow.shape == (32, 40, 2) and isinstance(flow, np.ndarray)
+    as_tensor = solver(torch.from_numpy(prev)[None], torch.from_numpy(nxt)[None])
+    assert isinstance(as_tensor, torch.Tensor) and as_tensor.shape == (1, 32, 40, 2)
+    np.testing.assert_array_equal(as_tensor[0].numpy(), flow)
+    as_float = solver(prev.astype(np.float32) / 255, nxt.astype(np.float32) / 255)  # OpenCV's 0..1 convention
+    np.testing.assert_allclose(as_float, flow, atol=1e-4)
+    with pytest.raises(ValueError):
+        solver(prev, nxt[:-1])
+
+
+def test_bfloat16_option_stays_close(real_pairs):
+    prev, nxt = real_pairs[0]
+    ours = TorchTVL1(dtype=torch.bfloat16)(prev, nxt)
+    assert ours.dtype == np.float32
+    assert _epe(ours, _opencv_flow(prev, nxt)) < 0.25
+
+
+@pytest.mark.slow
+def test_compiled_step_equals_eager():
+    prev, nxt = _texture_pair((1.0, -0.5), size=(40, 32))
+    eager = TorchTVL1(nscales=1, warps=2)(prev, nxt)
+    compiled = TorchTVL1(nscales=1, warps=2, compile=True)(prev, nxt)
+    np.testing.assert_allclose(compiled, eager, rtol=0, atol=1e-4)
+
+
+@pytest.mark.gpu
+def test_cuda_matches_opencv_and_is_batch_invariant(real_pairs):
+    prev = np.stack([p for p, _ in real_pairs[:4]])
+    nxt = np.stack([n for _, n in real_pairs[:4]])
+    solver = TorchTVL1(device="cuda")
+    flows = solver(prev, nxt)
+    for k in range(4):
+        assert _epe(flows[k], _opencv_flow(prev[k], nxt[k])) < 0.1
+    np.testing.assert_allclose(solver(prev[1], nxt[1]), flows[1], rtol=0, atol=1e-5)

@@ -1,0 +1,186 @@
+"""`vr models list`, `vr convert-weights`, `vr export onnx`: the model zoo from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+
+@click.group("models")
+def models() -> None:
+    """The 3D CNN model zoo."""
+
+
+@models.command("list")
+@click.argument("pattern", default="*")
+@click.option("--no-flops", is_flag=True, help="Skip the FLOP count (much faster).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def list_models_cmd(pattern: str, no_flops: bool, quiet: bool) -> None:
+    """Registered models matching PATTERN (shell style, e.g. 'r3d*'): parameters (400 classes, RGB),
+    GFLOPs of one default clip (multiply-add = 2 FLOPs) and the checkpoint sources they load."""
+    from vr.models import list_models
+    from vr.models.profile import summarize
+
+    names = list_models(pattern)
+    if not names:
+        raise click.UsageError(f"no model matches {pattern!r}; try 'vr models list'")
+    rows = [summarize(n, flops=not no_flops) for n in tqdm(names, desc="models", disable=quiet, leave=False)]
+    header = ("model", "family", "params (M)", "GFLOPs", "clip (TxHxW)", "checkpoints")
+    table = [
+        (
+            r.name,
+            r.family,
+            f"{r.params / 1e6:.2f}",
+            "-" if r.flops is None else f"{r.flops / 1e9:.1f}",
+            "x".join(map(str, r.clip)),
+            ", ".join(r.sources) or "-",
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
+    for row in [header, *table]:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from vr.models import UnknownModelError, model_info
+
+    try:
+        model_info(value)
+    except UnknownModelError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+    return value
+
+
+def _model_args(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", ctx, param)
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw.split(",") if "," in raw else raw
+    return out
+
+
+@click.command("convert-weights")
+@click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("dst", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", "model_name", required=True, callback=_model_name, help="Registered model name.")
+@click.option(
+    "--source",
+    type=click.Choice(["auto", "kenshohara", "p3d", "i3d-caffe2", "vr"]),
+    default="auto",
+    show_default=True,
+)
+@click.option("--num-classes", type=click.IntRange(1), help="New head size (default: the checkpoint's).")
+@click.option(
+    "--in-channels",
+    type=click.IntRange(1),
+    help="3 RGB, 2 Flow (default: the checkpoint's; RGB->Flow averages).",
+)
+@click.option(
+    "--model-arg",
+    "model_args",
+    multiple=True,
+    callback=_model_args,
+    metavar="KEY=VALUE",
+    help="Constructor argument, e.g. shortcut=A, widen_factor=0.5, st_struct=A,B (repeatable).",
+)
+@click.option(
+    "--unsafe-pickle", is_flag=True, help="torch.load with weights_only=False; only for files you trust."
+)
+def convert_weights_cmd(
+    src: Path,
+    dst: Path,
+    model_name: str,
+    source: str,
+    num_classes: int | None,
+    in_channels: int | None,
+    model_args: dict[str, Any],
+    unsafe_pickle: bool,
+) -> None:
+    """Convert a public checkpoint SRC into a vr checkpoint DST (arch, model_args, state_dict, labels)."""
+    import torch
+
+    from vr.models import CheckpointError
+    from vr.models.checkpoint import convert_weights, model_checkpoint
+
+    if not dst.resolve().parent.is_dir():
+        raise click.BadParameter(f"folder {dst.resolve().parent} does not exist", param_hint="DST")
+    try:
+        model = convert_weights(
+            src,
+            model_name,
+            source,
+            num_classes=num_classes,
+            in_channels=in_channels,
+            model_args=model_args,
+            weights_only=not unsafe_pickle,
+        )
+    except TypeError as exc:
+        raise click.UsageError(str(exc)) from None
+    except (CheckpointError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    torch.save(model_checkpoint(model), dst)
+    args = ", ".join(f"{k}={v!r}" for k, v in model.model_args.items())
+    click.echo(f"wrote {dst}: {model_name}({args})")
+
+
+@click.group("export")
+def export() -> None:
+    """Export trained models to other runtimes."""
+
+
+@export.command("onnx")
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--clip", nargs=3, type=click.IntRange(1), metavar="T H W", help="Example clip (default: the model's)."
+)
+@click.option("--opset", type=click.IntRange(7), default=18, show_default=True)
+@click.option("--legacy", is_flag=True, help="Use the TorchScript exporter (faster, deprecated by PyTorch).")
+@click.option(
+    "--check/--no-check", default=True, show_default=True, help="Compare with onnxruntime (if installed)."
+)
+def export_onnx_cmd(
+    checkpoint: Path, out: Path, clip: tuple[int, int, int] | None, opset: int, legacy: bool, check: bool
+) -> None:
+    """Export a vr CHECKPOINT to OUT.onnx (input 'clip' N x C x T x H x W, output 'logits'; dynamic N)."""
+    import importlib.util
+
+    import torch
+
+    from vr.models import CheckpointError, model_info
+    from vr.models.checkpoint import model_from_checkpoint
+    from vr.models.export import export_onnx, onnx_max_abs_diff
+
+    if not out.resolve().parent.is_dir():
+        raise click.BadParameter(f"folder {out.resolve().parent} does not exist", param_hint="OUT")
+    try:
+        model = model_from_checkpoint(checkpoint).eval()
+    except CheckpointError as exc:
+        raise click.ClickException(str(exc)) from None
+    shape = clip or model_info(model.arch).clip
+    example = torch.randn(
+        1, model.model_args.get("in_channels", 3), *shape, generator=torch.Generator().manual_seed(0)
+    )
+    try:
+        export_onnx(model, out, example, opset=opset, dynamo=not legacy)
+    except Exception as exc:  # the exporters raise many types; report one line
+        raise click.ClickException(
+            f"ONNX export failed: {type(exc).__name__}: {exc}".splitlines()[0]
+        ) from None
+    message = f"wrote {out} ({model.arch}, clip {'x'.join(map(str, shape))})"
+    if check and importlib.util.find_spec("onnxruntime") is not None:
+        message += f"; max |torch - onnxruntime| = {onnx_max_abs_diff(model, out, example):.2e}"
+    click.echo(message)
+
+
+COMMANDS = [models, convert_weights_cmd, export]

@@ -1,0 +1,151 @@
+"""`vr shard`: WebDataset shards of frames/flow (`vr shard MANIFEST ...`), `vr shard verify`, `info`."""
+
+from __future__ import annotations
+
+import click
+
+from vr.manifests.schema import SUBSETS, ManifestError
+from vr.shards import (
+    ShardError,
+    ShardIndexError,
+    ShardOptions,
+    build_shards,
+    format_info,
+    parse_size,
+    shard_info,
+    verify_shards,
+)
+from vr.shards.plan import MODALITIES
+
+
+class _SizeType(click.ParamType):
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_size(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+
+class _DefaultGroup(click.Group):
+    """A group whose first argument, unless it names a subcommand, goes to ``build``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["build", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("shard", cls=_DefaultGroup)
+def shard() -> None:
+    """WebDataset shards of frames and flow: `vr shard MANIFEST ...` (build), `verify`, `info`."""
+
+
+_DIR = click.Path(exists=True, file_okay=False)
+
+
+@shard.command("build")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+@click.option("--frames", type=_DIR, help="Frame root: DIR/<path>/image_00001.jpg.")
+@click.option("--flow", type=_DIR, help="Flow root: DIR/<path>/flow_x_00001.jpg, flow_y_00001.jpg.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--modality", type=click.Choice(MODALITIES), default="rgb", show_default=True)
+@click.option("--subset", type=click.Choice(SUBSETS), help="Only this subset of the manifest.")
+@click.option("--prefix", help="Shard name prefix [default: the subset].")
+@click.option("--max-size", type=_SizeType(), default="1GB", show_default=True, help="Shard bytes at most.")
+@click.option("--max-count", type=click.IntRange(min=1), help="Samples per shard at most.")
+@click.option("--shuffle", is_flag=True, help="Seeded shuffle of the sample order (default: sorted by id).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Shards at once.")
+@click.option("--allow-unmarked", is_flag=True, help="Accept folders without a completion marker.")
+@click.option(
+    "--check-decode",
+    is_flag=True,
+    help="Fully decode every JPEG (default: a structural check: catches empty, truncated, garbage files).",
+)
+@click.option(
+    "--from-video",
+    "videos",
+    type=_DIR,
+    help="Video root: RGB straight from the videos <path>[.mp4|.avi|...] (needs --max-count).",
+)
+@click.option(
+    "--quality", type=click.IntRange(1, 100), default=90, show_default=True, help="--from-video JPEGs."
+)
+@click.option("--size", type=click.IntRange(min=1), help="--from-video short side (default: as decoded).")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), help="--from-video frame rate.")
+@click.option(
+    "--overwrite", is_flag=True, help="Start --out afresh (needed when it holds shards of another label set)."
+)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def build(manifest, frames, flow, out, modality, subset, prefix, max_size, max_count, shuffle, seed, jobs,
+          allow_unmarked, check_decode, videos, quality, size, fps, overwrite, quiet) -> None:  # fmt: skip
+    """Shard the videos of MANIFEST (also `vr shard MANIFEST ...`); a rerun resumes a killed run."""
+    if videos is None and (size is not None or fps is not None):
+        raise click.UsageError("--size and --fps apply to --from-video only")
+    try:
+        options = ShardOptions(
+            modality=modality,
+            subset=subset,
+            prefix=prefix,
+            max_size=max_size,
+            max_count=max_count,
+            shuffle=shuffle,
+            seed=seed,
+            allow_unmarked=allow_unmarked,
+            check_decode=check_decode,
+            video_quality=quality,
+            video_size=size,
+            video_fps=fps,
+        )
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    try:
+        result = build_shards(manifest, out, options, frames, flow, videos, jobs, overwrite, not quiet)
+    except (ShardError, ManifestError) as e:
+        raise click.ClickException(str(e)) from None
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    mb = result.bytes / 1e6
+    click.echo(
+        f"{result.n_samples} samples in {result.n_shards} shards ({mb:.1f} MB) in {result.out}: "
+        f"{result.shards_written} written, {result.shards_skipped} already done, {result.seconds:.1f} s"
+    )
+    if result.rejected:
+        for rejected in result.rejected[:5]:
+            member = f" ({rejected.member})" if rejected.member else ""
+            click.echo(f"  left out {rejected.id}: {rejected.reason}{member}", err=True)
+        click.echo(f"{len(result.rejected)} videos left out (see {result.out}/_report.json)", err=True)
+
+
+@shard.command("verify")
+@click.argument("folder", type=_DIR)
+@click.option("--quick", is_flag=True, help="Skip decoding the JPEGs.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def verify(folder: str, quick: bool, quiet: bool) -> None:
+    """Check every shard in FOLDER against its index.json; exit 1 on any problem."""
+    try:
+        problems = verify_shards(folder, quick=quick, progress=not quiet)
+    except ShardIndexError as e:
+        raise click.ClickException(str(e)) from None
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        raise click.ClickException(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {folder}")
+    click.echo(f"{folder}: OK")
+
+
+@shard.command("info")
+@click.argument("folder", type=_DIR)
+def info(folder: str) -> None:
+    """Samples, classes, frames, bytes and per-class counts of the shards in FOLDER."""
+    try:
+        click.echo(format_info(shard_info(folder)))
+    except ShardIndexError as e:
+        raise click.ClickException(str(e)) from None
+
+
+COMMANDS = [shard]

@@ -1,0 +1,201 @@
+"""Residual blocks assembled from pluggable convolution builders.
+
+A *conv builder* is a small stateless object that creates the modules of one convolution stage
+(convolution plus batch norm) and runs them. It registers them directly on the owning module under
+flat names (``conv{tag}``/``bn{tag}``, ``conv{tag}_s``/``bn{tag}_s``/... ) so that parameter names
+match the published checkpoints without nesting. R3D, R(2+1)D, P3D, I3D and the pre-activation and
+ResNeXt variants are one :class:`ResidualBlock` with different builders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Triple = tuple[int, int, int]
+
+
+def triple(value: int | Sequence[int]) -> Triple:
+    """``2 -> (2, 2, 2)``; a sequence of three is returned as a tuple."""
+    if isinstance(value, int):
+        return (value, value, value)
+    t, h, w = value
+    return (int(t), int(h), int(w))
+
+
+def _conv(cin: int, cout: int, kernel: Triple, stride: Triple, groups: int = 1) -> nn.Conv3d:
+    padding = tuple(k // 2 for k in kernel)
+    return nn.Conv3d(cin, cout, kernel, stride=stride, padding=padding, groups=groups, bias=False)
+
+
+class ConvBuilder:
+    """Base class: ``build`` creates the named modules of one stage, ``apply`` runs them.
+
+    ``span`` is how many stage numbers the builder uses (a P3D unit uses two: conv2 and conv3).
+    """
+
+    span = 1
+
+    def build(self, cin: int, cout: int, stride: Triple, tag: int | str) -> dict[str, nn.Module]:
+        raise NotImplementedError
+
+    def apply(self, owner: nn.Module, tag: int | str, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ConvBN(ConvBuilder):
+    """``conv{tag}`` (kernel ``kernel``, "same" padding, optional groups) then ``bn{tag}``."""
+
+    kernel: Triple = (3, 3, 3)
+    groups: int = 1
+
+    def build(self, cin, cout, stride, tag):
+        return {
+            f"conv{tag}": _conv(cin, cout, self.kernel, stride, self.groups),
+            f"bn{tag}": nn.BatchNorm3d(cout),
+        }
+
+    def apply(self, owner, tag, x):
+        return getattr(owner, f"bn{tag}")(getattr(owner, f"conv{tag}")(x))
+
+
+@dataclass(frozen=True)
+class PreActConv(ConvBuilder):
+    """Pre-activation stage: ``bn{tag}`` (over the input channels), ReLU, then ``conv{tag}``."""
+
+    kernel: Triple = (3, 3, 3)
+
+    def build(self, cin, cout, stride, tag):
+        return {f"bn{tag}": nn.BatchNorm3d(cin), f"conv{tag}": _conv(cin, cout, self.kernel, stride)}
+
+    def apply(self, owner, tag, x):
+        return getattr(owner, f"conv{tag}")(F.relu(getattr(owner, f"bn{tag}")(x)))
+
+
+def mid_planes_2plus1d(cin: int, cout: int, kt: int, ks: int) -> int:
+    """R(2+1)D intermediate width: the (2+1)D pair has about as many weights as the 3D kernel."""
+    return (cin * cout * kt * ks * ks) // (cin * ks * ks + kt * cout)
+
+
+@dataclass(frozen=True)
+class Conv2Plus1D(ConvBuilder):
+    """R(2+1)D stage: 1xKxK spatial ``conv{tag}_s``/``bn{tag}_s``, ReLU, Tx1x1 ``conv{tag}_t``/``bn{tag}_t``.
+
+    ``mid_in`` overrides the input width used by the mid-plane formula (the 3D-ResNets stem uses 3
+    whatever the number of input channels).
+    """
+
+    kt: int = 3
+    ks: int = 3
+    mid_in: int | None = None
+
+    def build(self, cin, cout, stride, tag):
+        mid = mid_planes_2plus1d(self.mid_in or cin, cout, self.kt, self.ks)
+        st, sh, sw = stride
+        return {
+            f"conv{tag}_s": _conv(cin, mid, (1, self.ks, self.ks), (1, sh, sw)),
+            f"bn{tag}_s": nn.BatchNorm3d(mid),
+            f"conv{tag}_t": _conv(mid, cout, (self.kt, 1, 1), (st, 1, 1)),
+            f"bn{tag}_t": nn.BatchNorm3d(cout),
+        }
+
+    def apply(self, owner, tag, x):
+        x = F.relu(getattr(owner, f"bn{tag}_s")(getattr(owner, f"conv{tag}_s")(x)))
+        return getattr(owner, f"bn{tag}_t")(getattr(owner, f"conv{tag}_t")(x))
+
+
+@dataclass(frozen=True)
+class PseudoST(ConvBuilder):
+    """P3D spatio-temporal unit: 1x3x3 ``conv{n}`` and 3x1x1 ``conv{n+1}`` combined as
+
+    A (cascade S then T), B (parallel S + T) or C (S, then S + T(S)); each branch ends in a ReLU.
+    """
+
+    structure: str = "A"
+    span = 2
+
+    def build(self, cin, cout, stride, tag):
+        if stride != (1, 1, 1):
+            raise ValueError("the P3D spatio-temporal unit has no stride")
+        t = int(tag)
+        return {
+            f"conv{t}": _conv(cin, cout, (1, 3, 3), (1, 1, 1)),
+            f"bn{t}": nn.BatchNorm3d(cout),
+            f"conv{t + 1}": _conv(cout if self.structure != "B" else cin, cout, (3, 1, 1), (1, 1, 1)),
+            f"bn{t + 1}": nn.BatchNorm3d(cout),
+        }
+
+    def apply(self, owner, tag, x):
+        t = int(tag)
+        spatial = F.relu(getattr(owner, f"bn{t}")(getattr(owner, f"conv{t}")(x)))
+        temporal_in = x if self.structure == "B" else spatial
+        temporal = F.relu(getattr(owner, f"bn{t + 1}")(getattr(owner, f"conv{t + 1}")(temporal_in)))
+        return temporal if self.structure == "A" else spatial + temporal
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One convolution stage of a block; ``tag`` defaults to the next free stage number."""
+
+    builder: ConvBuilder
+    cin: int
+    cout: int
+    stride: Triple = (1, 1, 1)
+    tag: int | str | None = None
+
+
+class ZeroPadShortcut(nn.Module):
+    """Shortcut "A": subsample by striding and append zero channels (no parameters)."""
+
+    def __init__(self, out_planes: int, stride: Triple):
+        super().__init__()
+        self.out_planes = out_planes
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        st, sh, sw = self.stride
+        x = x[:, :, ::st, ::sh, ::sw]
+        return F.pad(x, (0, 0, 0, 0, 0, 0, 0, self.out_planes - x.shape[1]))
+
+
+def projection_shortcut(cin: int, cout: int, stride: Triple) -> nn.Sequential:
+    """Shortcut "B": 1x1x1 convolution with stride, then batch norm (``downsample.0``/``.1``)."""
+    return nn.Sequential(nn.Conv3d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm3d(cout))
+
+
+class ResidualBlock(nn.Module):
+    """Stages in sequence (ReLU between post-activation stages), plus the shortcut, plus ReLU.
+
+    With ``preact=True`` the stages carry their own BN-ReLU in front and the block adds no ReLU.
+    """
+
+    def __init__(self, stages: Sequence[Stage], downsample: nn.Module | None = None, preact: bool = False):
+        super().__init__()
+        self.preact = preact
+        plan: list[tuple[ConvBuilder, int | str]] = []
+        next_tag = 1
+        for stage in stages:
+            tag = next_tag if stage.tag is None else stage.tag
+            for name, module in stage.builder.build(stage.cin, stage.cout, stage.stride, tag).items():
+                self.add_module(name, module)
+            plan.append((stage.builder, tag))
+            if isinstance(tag, int):
+                next_tag = tag + stage.builder.span
+        self.plan = tuple(plan)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x
+        last = len(self.plan) - 1
+        for i, (builder, tag) in enumerate(self.plan):
+            out = builder.apply(self, tag, out)
+            if not self.preact and i < last:
+                out = F.relu(out)
+        identity = x if self.downsample is None else self.downsample(x)
+        out = out + identity
+        return out if self.preact else F.relu(out)

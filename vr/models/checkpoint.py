@@ -1,0 +1,78 @@
+"""``vr`` model checkpoints (arch, model_args, state_dict, labels) and public-weight conversion."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vr.models.convert import (
+    CheckpointError,
+    classifier,
+    convert_state_dict,
+    first_conv,
+    load_checkpoint,
+    load_pretrained,
+)
+from vr.models.registry import create_model
+
+
+def model_checkpoint(model: nn.Module, labels: Sequence[str] | None = None) -> dict[str, Any]:
+    """The ``vr`` checkpoint dict of a model made by :func:`vr.models.create_model`."""
+    if not hasattr(model, "arch") or not hasattr(model, "model_args"):
+        raise CheckpointError("model was not made by vr.models.create_model (no arch/model_args)")
+    return {
+        "arch": model.arch,
+        "model_args": dict(model.model_args),
+        "state_dict": model.state_dict(),
+        "labels": list(labels) if labels is not None else None,
+    }
+
+
+def model_from_checkpoint(checkpoint: str | Path | Mapping[str, Any], weights_only: bool = True) -> nn.Module:
+    """Rebuild a model from a ``vr`` checkpoint (path or dict) and load its weights strictly."""
+    ckpt = load_checkpoint(checkpoint, weights_only) if isinstance(checkpoint, (str, Path)) else checkpoint
+    if not isinstance(ckpt, Mapping) or not {"arch", "model_args", "state_dict"} <= set(ckpt):
+        raise CheckpointError(f"{checkpoint}: not a vr checkpoint (needs arch, model_args, state_dict)")
+    model = create_model(ckpt["arch"], **ckpt["model_args"])
+    return load_pretrained(model, ckpt, source="vr")
+
+
+def convert_weights(
+    src: str | Path,
+    model_name: str,
+    source: str = "auto",
+    *,
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+    model_args: Mapping[str, Any] | None = None,
+    weights_only: bool = True,
+) -> nn.Module:
+    """Build ``model_name`` and load a public checkpoint into it.
+
+    The number of classes and input channels default to the checkpoint's; a different ``num_classes``
+    gets a new head, a different ``in_channels`` an averaged first conv (see :func:`load_pretrained`).
+    """
+    state = convert_state_dict(load_checkpoint(src, weights_only), source)
+    kwargs = dict(model_args or {})
+    with torch.device("meta"):
+        probe = create_model(model_name, num_classes=1, **kwargs)
+    head_name, _ = classifier(probe)
+    conv_name, _ = first_conv(probe)
+    head, conv = state.get(f"{head_name}.weight"), state.get(f"{conv_name}.weight")
+    if head is None or conv is None:
+        raise CheckpointError(
+            f"{src}: no {head_name}.weight / {conv_name}.weight after conversion; "
+            f"is it a {model_name} checkpoint?"
+        )
+    n_ckpt = int(head.shape[0])
+    model = create_model(
+        model_name,
+        num_classes=num_classes or n_ckpt,
+        in_channels=in_channels or int(conv.shape[1]),
+        **kwargs,
+    )
+    return load_pretrained(model, state, "vr", n_pretrain_classes=n_ckpt if num_classes else None)

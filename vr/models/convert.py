@@ -1,0 +1,300 @@
+"""Public checkpoints -> ``vr`` state dicts, and strict loading with explicit head/modality options.
+
+Sources and their (documented, complete) renamings:
+
+* ``kenshohara`` (3D-ResNets-PyTorch: ``r3d*_K_200ep.pth``, R(2+1)D, pre-act, wide, ResNeXt, DenseNet):
+  unwrap ``{'arch', 'state_dict', ...}``, strip ``module.``; names are otherwise identical.
+* ``p3d`` (pseudo-3d-pytorch ``p3d_{rgb,flow}_199.checkpoint.pth.tar``): unwrap, strip ``module.``,
+  ``conv1_custom`` -> ``conv1``, and every 4-D (Conv2d, stage 4) weight gets a temporal axis of 1.
+* ``i3d-caffe2`` (video-nonlocal-net ``.pkl`` of numpy blobs): ``conv1_w`` -> ``conv1.weight``,
+  ``res_conv1_bn_{s,b,rm,riv}`` -> ``bn1.{weight,bias,running_mean,running_var}``,
+  ``res{L}_{B}_branch2{a,b,c}_w`` -> ``layer{L-1}.{B}.conv{1,2,3}.weight`` (``..._bn_*`` -> ``bn{1,2,3}``),
+  ``res{L}_{B}_branch1_w``/``_bn_*`` -> ``layer{L-1}.{B}.downsample.{0,1}``, ``pred_{w,b}`` -> ``fc``;
+  ``model_iter``, ``lr`` and ``*_momentum`` blobs are dropped; any other blob keeps its name (so a
+  strict load reports it).
+* ``vr``: a ``vr`` checkpoint (``arch``, ``model_args``, ``state_dict``); unwrapped only.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+SOURCES = ("kenshohara", "p3d", "i3d-caffe2", "vr")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, converted or does not fit the model."""
+
+
+# --------------------------------------------------------------------------- reading files
+
+
+class _Caffe2Unpickler(pickle.Unpickler):
+    """Unpickles only dicts, lists, numbers, strings and numpy arrays/scalars/dtypes."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("collections", "OrderedDict"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(
+                f"refusing to unpickle {module}.{name} (only numpy arrays are allowed)"
+            )
+        if module.startswith("numpy.core."):
+            module = "numpy._core." + module[len("numpy.core.") :]
+        return super().find_class(module, name)
+
+
+def load_caffe2_pickle(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a Caffe2 weights pickle (``{'blobs': {name: ndarray}}``, Python 2 era, latin-1 strings).
+
+    It unpickles nothing but builtin containers/numbers/strings and numpy ``ndarray``/``dtype``/scalars:
+    any other global in the stream raises :class:`CheckpointError` before it is imported.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = _Caffe2Unpickler(f, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a Caffe2 blob pickle ({exc})") from exc
+    if isinstance(data, Mapping) and "blobs" in data:
+        data = data["blobs"]
+    if not isinstance(data, Mapping):
+        raise CheckpointError(f"{path}: expected a dict of blobs, got {type(data).__name__}")
+    return dict(data)
+
+
+def load_checkpoint(path: str | Path, weights_only: bool = True) -> Any:
+    """Load a checkpoint file: ``.pkl`` as a Caffe2 blob pickle, anything else with ``torch.load``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    if path.suffix == ".pkl":
+        return load_caffe2_pickle(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path}: refused by the safe loader ({first}); "
+            "pass weights_only=False only if you trust the file"
+        ) from exc
+    except (RuntimeError, EOFError) as exc:
+        raise CheckpointError(f"{path}: not a torch checkpoint ({exc})") from exc
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _unwrap(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
+        obj = obj["state_dict"]
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"expected a state dict (a mapping), got {type(obj).__name__}")
+    return {k[len("module.") :] if k.startswith("module.") else k: v for k, v in obj.items()}
+
+
+def detect_source(obj: Any) -> str:
+    """Which of :data:`SOURCES` a loaded checkpoint comes from, judged by its keys."""
+    if isinstance(obj, Mapping) and "blobs" in obj:
+        return "i3d-caffe2"
+    if isinstance(obj, Mapping) and "model_args" in obj and "state_dict" in obj:
+        return "vr"
+    keys = set(_unwrap(obj))
+    if "conv1_w" in keys or "pred_w" in keys:
+        return "i3d-caffe2"
+    if "conv1_custom.weight" in keys:
+        return "p3d"
+    return "kenshohara"
+
+
+_C2_SUFFIX = {"s": "weight", "b": "bias", "rm": "running_mean", "riv": "running_var", "w": "weight"}
+_C2_BRANCH2 = re.compile(r"^res(\d+)_(\d+)_branch2([abc])_(w|bn_s|bn_b|bn_rm|bn_riv)$")
+_C2_BRANCH1 = re.compile(r"^res(\d+)_(\d+)_branch1_(w|bn_s|bn_b|bn_rm|bn_riv)$")
+_C2_FIXED = {
+    "conv1_w": "conv1.weight",
+    "res_conv1_bn_s": "bn1.weight",
+    "res_conv1_bn_b": "bn1.bias",
+    "res_conv1_bn_rm": "bn1.running_mean",
+    "res_conv1_bn_riv": "bn1.running_var",
+    "pred_w": "fc.weight",
+    "pred_b": "fc.bias",
+}
+
+
+def caffe2_blob_to_key(name: str) -> str | None:
+    """The ``vr`` key of a non-local-net blob; ``None`` for training state (iter, lr, momentum)."""
+    if name in ("model_iter", "lr") or name.endswith("_momentum"):
+        return None
+    if name in _C2_FIXED:
+        return _C2_FIXED[name]
+    if m := _C2_BRANCH2.match(name):
+        layer, block, branch, kind = m.groups()
+        n = "abc".index(branch) + 1
+        module = f"conv{n}" if kind == "w" else f"bn{n}"
+        return f"layer{int(layer) - 1}.{block}.{module}.{_C2_SUFFIX[kind.rsplit('_', 1)[-1]]}"
+    if m := _C2_BRANCH1.match(name):
+        layer, block, kind = m.groups()
+        module = "0" if kind == "w" else "1"
+        return f"layer{int(layer) - 1}.{block}.downsample.{module}.{_C2_SUFFIX[kind.rsplit('_', 1)[-1]]}"
+    return name
+
+
+def _to_tensor(value: Any, key: str) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    raise CheckpointError(f"{key}: expected an array, got {type(value).__name__}")
+
+
+def convert_state_dict(state_dict: Any, source: str = "auto") -> dict[str, torch.Tensor]:
+    """Convert a loaded public checkpoint (or its state dict / blob dict) to ``vr`` parameter names."""
+    if source == "auto":
+        source = detect_source(state_dict)
+    if source in ("kenshohara", "vr"):
+        return {k: _to_tensor(v, k) for k, v in _unwrap(state_dict).items()}
+    if source == "p3d":
+        out = {}
+        for k, v in _unwrap(state_dict).items():
+            t = _to_tensor(v, k)
+            if k.startswith("conv1_custom."):
+                k = "conv1." + k[len("conv1_custom.") :]
+            out[k] = t.unsqueeze(2) if t.dim() == 4 else t
+        return out
+    if source == "i3d-caffe2":
+        blobs = state_dict.get("blobs", state_dict) if isinstance(state_dict, Mapping) else state_dict
+        if not isinstance(blobs, Mapping):
+            raise CheckpointError(f"expected a dict of Caffe2 blobs, got {type(blobs).__name__}")
+        out = {}
+        for name, value in blobs.items():
+            key = caffe2_blob_to_key(name)
+            if key is not None:
+                out[key] = _to_tensor(value, name)
+        return out
+    raise CheckpointError(f"unknown checkpoint source {source!r}; choose one of auto, {', '.join(SOURCES)}")
+
+
+# --------------------------------------------------------------------------- loading into a model
+
+
+def classifier(model: nn.Module) -> tuple[str, nn.Linear]:
+    """The model's final linear layer and its attribute name (``fc`` or ``classifier``)."""
+    for name in ("fc", "classifier"):
+        head = getattr(model, name, None)
+        if isinstance(head, nn.Linear):
+            return name, head
+    raise CheckpointError(f"{type(model).__name__} has no 'fc' or 'classifier' linear head")
+
+
+def first_conv(model: nn.Module) -> tuple[str, nn.Conv3d]:
+    """The first 3D convolution (the one that sees the input channels) and its qualified name."""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv3d):
+            return name, module
+    raise CheckpointError(f"{type(model).__name__} has no Conv3d")
+
+
+def check_fits(model: nn.Module, state: Mapping[str, torch.Tensor], limit: int = 5) -> None:
+    """Raise :class:`CheckpointError` naming the first missing, unexpected and mis-shaped keys."""
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(s)}"
+        for k, s in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(s)
+    ]
+    problems = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)):
+        if items:
+            more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+            problems.append(f"{len(items)} {label}: {'; '.join(items[:limit])}{more}")
+    if problems:
+        head = classifier(model)[0] if isinstance(model, nn.Module) else ""
+        hint = (
+            " (different classes: pass n_pretrain_classes)" if any(s.startswith(head) for s in shapes) else ""
+        )
+        raise CheckpointError("checkpoint does not fit the model: " + " | ".join(problems) + hint)
+
+
+def adapt_first_conv(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
+    """RGB -> Flow (any channel count): average the kernel over input channels, replicate it."""
+    shape = list(weight.shape)
+    shape[1] = in_channels
+    return weight.float().mean(dim=1, keepdim=True).expand(shape).to(weight.dtype).contiguous()
+
+
+def load_pretrained(
+    model: nn.Module,
+    path_or_state: str | Path | Mapping[str, Any],
+    source: str = "auto",
+    *,
+    n_pretrain_classes: int | None = None,
+    new_num_classes: int | None = None,
+    in_channels_from_rgb: bool = True,
+    weights_only: bool = True,
+) -> nn.Module:
+    """Load a public or ``vr`` checkpoint into ``model`` strictly, with explicit adaptations.
+
+    * ``n_pretrain_classes``: the checkpoint's head size. When given, the head is loaded at that size
+      and then replaced by a freshly initialised one with ``new_num_classes`` outputs (default: the
+      model's own). When ``None``, the heads must match.
+    * ``in_channels_from_rgb``: when the checkpoint's first conv has a different number of input
+      channels than the model (RGB weights, Flow model), average it over channels (two-stream practice);
+      when ``False`` such a mismatch is an error.
+    * ``weights_only``: passed to ``torch.load``; keep ``True`` for files you did not make.
+
+    Anything else that does not fit raises :class:`CheckpointError`; nothing is loaded partially.
+    """
+    raw = (
+        load_checkpoint(path_or_state, weights_only)
+        if isinstance(path_or_state, (str, Path))
+        else path_or_state
+    )
+    state = convert_state_dict(raw, source)
+    head_name, head = classifier(model)
+    conv_name, conv = first_conv(model)
+    conv_key = f"{conv_name}.weight"
+    if conv_key in state and state[conv_key].dim() == 5 and state[conv_key].shape[1] != conv.in_channels:
+        if not in_channels_from_rgb:
+            raise CheckpointError(
+                f"{conv_key}: checkpoint has {state[conv_key].shape[1]} input channels, model "
+                f"{conv.in_channels} (set in_channels_from_rgb=True to average the RGB kernel)"
+            )
+        state[conv_key] = adapt_first_conv(state[conv_key], conv.in_channels)
+    target_classes = head.out_features if new_num_classes is None else new_num_classes
+    if n_pretrain_classes is not None:
+        rows = state.get(f"{head_name}.weight")
+        if rows is not None and rows.shape[0] != n_pretrain_classes:
+            raise CheckpointError(
+                f"{head_name}.weight: checkpoint head has {rows.shape[0]} classes, not n_pretrain_classes="
+                f"{n_pretrain_classes}"
+            )
+        setattr(model, head_name, nn.Linear(head.in_features, n_pretrain_classes).to(head.weight.device))
+    check_fits(model, state)
+    for key, value in model.state_dict().items():  # older files predate BN's num_batches_tracked
+        if key.endswith("num_batches_tracked"):
+            state.setdefault(key, torch.zeros_like(value))
+    model.load_state_dict(state, strict=True)
+    _, head = classifier(model)
+    if head.out_features != target_classes:
+        setattr(model, head_name, nn.Linear(head.in_features, target_classes).to(head.weight.device))
+    if hasattr(model, "model_args"):
+        model.model_args["num_classes"] = target_classes
+    return model

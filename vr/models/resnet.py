@@ -1,0 +1,260 @@
+"""The 3D ResNet trunk and the 3D-ResNets (kenshohara) families built on it.
+
+One trunk, :class:`ResNet3d`: a stem (any conv builder), an optional stem pool, four stages of
+residual blocks made by a :class:`BlockFactory`, optional temporal pools after stages, global average
+pooling, dropout and a linear head. R3D, pre-activation R3D, wide R3D, ResNeXt and R(2+1)D differ only
+in their block factory and stem builder; P3D (:mod:`vr.models.p3d`) and I3D (:mod:`vr.models.i3d`) add
+their own factories.
+
+Parameter names equal those of kenshohara/3D-ResNets-PyTorch (``conv1``, ``bn1``, ``conv1_s``, ...,
+``layer1.0.conv1``, ``layer1.0.downsample.0``, ``fc``), so its checkpoints load with no renaming.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from vr.models.blocks import (
+    Conv2Plus1D,
+    ConvBN,
+    ConvBuilder,
+    PreActConv,
+    ResidualBlock,
+    Stage,
+    Triple,
+    ZeroPadShortcut,
+    projection_shortcut,
+    triple,
+)
+from vr.models.registry import register_model
+
+BASE_WIDTHS = (64, 128, 256, 512)
+STAGE_STRIDES = (1, 2, 2, 2)
+
+
+class BlockFactory:
+    """Makes the residual blocks of the trunk. ``layer`` is 1..4, ``index`` the block within the stage."""
+
+    expansion = 1
+
+    def block(
+        self, cin: int, planes: int, stride: int, downsample: nn.Module | None, layer: int, index: int
+    ) -> nn.Module:
+        raise NotImplementedError
+
+    def shortcut_stride(self, stride: int, layer: int) -> Triple:
+        return triple(stride)
+
+
+@dataclass(frozen=True)
+class KenshoharaBlocks(BlockFactory):
+    """Basic (two 3x3x3) or bottleneck (1-3-1) blocks; 3D or (2+1)D convs; post- or pre-activation.
+
+    ``cardinality`` makes the bottleneck a ResNeXt one (grouped 3x3x3, width ``cardinality*planes//32``).
+    """
+
+    bottleneck: bool = False
+    expansion: int = 1
+    conv: str = "3d"
+    preact: bool = False
+    cardinality: int | None = None
+
+    def _mid(self) -> ConvBuilder:
+        if self.preact:
+            return PreActConv((3, 3, 3))
+        if self.conv == "2p1d":
+            return Conv2Plus1D()
+        return ConvBN((3, 3, 3), groups=self.cardinality or 1)
+
+    def block(self, cin, planes, stride, downsample, layer, index):
+        s = triple(stride)
+        mid = self._mid()
+        if not self.bottleneck:
+            stages = [Stage(mid, cin, planes, s), Stage(mid, planes, planes)]
+        else:
+            width = self.cardinality * planes // 32 if self.cardinality else planes
+            point = PreActConv((1, 1, 1)) if self.preact else ConvBN((1, 1, 1))
+            stages = [
+                Stage(point, cin, width),
+                Stage(mid, width, width, s),
+                Stage(point, width, planes * self.expansion),
+            ]
+        return ResidualBlock(stages, downsample, preact=self.preact)
+
+
+class ResNet3d(nn.Module):
+    """Stem -> [stem pool] -> layer1..layer4 (with optional pools after each) -> avgpool -> dropout -> fc."""
+
+    def __init__(
+        self,
+        blocks: BlockFactory,
+        layers: Sequence[int],
+        widths: Sequence[int],
+        *,
+        num_classes: int,
+        in_channels: int = 3,
+        stem: ConvBuilder,
+        stem_stride: Triple,
+        stem_pool: nn.Module | None,
+        stage_pools: Sequence[nn.Module | None] = (None, None, None, None),
+        shortcut: str = "B",
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        if shortcut not in ("A", "B"):
+            raise ValueError(f"shortcut must be 'A' or 'B', got {shortcut!r}")
+        if len(layers) != 4 or len(widths) != 4:
+            raise ValueError("layers and widths need four entries (one per stage)")
+        self.blocks = blocks
+        self.shortcut = shortcut
+        self.stem = stem
+        for name, module in stem.build(in_channels, widths[0], stem_stride, 1).items():
+            self.add_module(name, module)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = stem_pool
+        self.in_planes = widths[0]
+        for i, (n, planes) in enumerate(zip(layers, widths, strict=True)):
+            self.add_module(f"layer{i + 1}", self._make_layer(planes, n, STAGE_STRIDES[i], i + 1))
+        self.stage_pools = nn.ModuleList([p if p is not None else nn.Identity() for p in stage_pools])
+        self.avgpool = nn.AdaptiveAvgPool3d(1)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(widths[3] * blocks.expansion, num_classes)
+        self.reset_parameters()
+
+    def _make_layer(self, planes: int, n: int, stride: int, layer: int) -> nn.Sequential:
+        out = planes * self.blocks.expansion
+        downsample = None
+        if stride != 1 or self.in_planes != out:
+            ds_stride = self.blocks.shortcut_stride(stride, layer)
+            if self.shortcut == "A":
+                downsample = ZeroPadShortcut(out, ds_stride)
+            else:
+                downsample = projection_shortcut(self.in_planes, out, ds_stride)
+        mods = [self.blocks.block(self.in_planes, planes, stride, downsample, layer, 0)]
+        self.in_planes = out
+        mods += [self.blocks.block(out, planes, 1, None, layer, i) for i in range(1, n)]
+        return nn.Sequential(*mods)
+
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm3d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, T, H, W) clip -> (N, F) pooled features."""
+        x = self.relu(self.stem.apply(self, 1, x))
+        if self.maxpool is not None:
+            x = self.maxpool(x)
+        layers = (self.layer1, self.layer2, self.layer3, self.layer4)
+        for layer, pool in zip(layers, self.stage_pools, strict=True):
+            x = pool(layer(x))
+        return torch.flatten(self.avgpool(x), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(self.forward_features(x)))
+
+
+DEPTHS: dict[int, tuple[bool, tuple[int, int, int, int]]] = {
+    10: (False, (1, 1, 1, 1)),
+    18: (False, (2, 2, 2, 2)),
+    34: (False, (3, 4, 6, 3)),
+    50: (True, (3, 4, 6, 3)),
+    101: (True, (3, 4, 23, 3)),
+    152: (True, (3, 8, 36, 3)),
+    200: (True, (3, 24, 36, 3)),
+}
+
+
+def kenshohara_resnet(
+    blocks: KenshoharaBlocks,
+    depth_layers: Sequence[int],
+    base_widths: Sequence[int] = BASE_WIDTHS,
+    *,
+    num_classes: int,
+    in_channels: int = 3,
+    shortcut: str = "B",
+    conv1_t_size: int = 7,
+    conv1_t_stride: int = 1,
+    no_max_pool: bool = False,
+    widen_factor: float = 1.0,
+    layers: Sequence[int] | None = None,
+    dropout: float = 0.0,
+) -> ResNet3d:
+    """The 3D-ResNets trunk: 7x7 (``conv1_t_size`` in time) stem, 3x3x3 max pool, widths x ``widen_factor``.
+
+    ``layers`` overrides the blocks per stage (e.g. ``(1, 1, 1, 1)`` for a fast wiring test).
+    """
+    widths = [int(w * widen_factor) for w in base_widths]
+    if blocks.conv == "2p1d":
+        stem: ConvBuilder = Conv2Plus1D(kt=conv1_t_size, ks=7, mid_in=3)
+    else:
+        stem = ConvBN((conv1_t_size, 7, 7))
+    return ResNet3d(
+        blocks,
+        layers or depth_layers,
+        widths,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        stem=stem,
+        stem_stride=(conv1_t_stride, 2, 2),
+        stem_pool=None if no_max_pool else nn.MaxPool3d(3, stride=2, padding=1),
+        shortcut=shortcut,
+        dropout=dropout,
+    )
+
+
+_SOURCES = ("kenshohara",)
+
+
+def _register_family(prefix: str, family: str, depths: Sequence[int], make) -> None:
+    for depth in depths:
+
+        def fn(num_classes: int, in_channels: int = 3, _depth: int = depth, **kwargs) -> ResNet3d:
+            return make(_depth, num_classes=num_classes, in_channels=in_channels, **kwargs)
+
+        fn.__doc__ = f"{family} depth {depth} (3D-ResNets seed defaults)."
+        register_model(fn, name=f"{prefix}{depth}", family=family, sources=_SOURCES)
+
+
+def _r3d(depth: int, **kwargs) -> ResNet3d:
+    bottleneck, layers = DEPTHS[depth]
+    return kenshohara_resnet(KenshoharaBlocks(bottleneck, 4 if bottleneck else 1), layers, **kwargs)
+
+
+def _preact(depth: int, **kwargs) -> ResNet3d:
+    bottleneck, layers = DEPTHS[depth]
+    blocks = KenshoharaBlocks(bottleneck, 4 if bottleneck else 1, preact=True)
+    return kenshohara_resnet(blocks, layers, **kwargs)
+
+
+def _wide(depth: int, k: int = 2, **kwargs) -> ResNet3d:
+    _, layers = DEPTHS[depth]
+    widths = [w * k for w in BASE_WIDTHS]
+    return kenshohara_resnet(KenshoharaBlocks(True, 2), layers, widths, **kwargs)
+
+
+def _resnext(depth: int, cardinality: int = 32, **kwargs) -> ResNet3d:
+    _, layers = DEPTHS[depth]
+    blocks = KenshoharaBlocks(True, 2, cardinality=cardinality)
+    return kenshohara_resnet(blocks, layers, (128, 256, 512, 1024), **kwargs)
+
+
+def _r2plus1d(depth: int, **kwargs) -> ResNet3d:
+    bottleneck, layers = DEPTHS[depth]
+    return kenshohara_resnet(
+        KenshoharaBlocks(bottleneck, 4 if bottleneck else 1, conv="2p1d"), layers, **kwargs
+    )
+
+
+_register_family("r3d", "3D ResNet", (10, 18, 34, 50, 101, 152, 200), _r3d)
+_register_family("preact_r3d", "pre-activation 3D ResNet", (10, 18, 34, 50, 101, 152, 200), _preact)
+_register_family("wrn3d", "wide 3D ResNet", (50, 101, 152, 200), _wide)
+_register_family("resnext3d", "3D ResNeXt", (50, 101, 152, 200), _resnext)
+_register_family("r2plus1d", "R(2+1)D", (10, 18, 34, 50, 101, 152, 200), _r2plus1d)

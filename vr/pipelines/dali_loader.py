@@ -1,0 +1,239 @@
+"""The DALI backend: a parallel ``external_source`` reads JPEGs; DALI decodes, crops, resizes, normalises.
+
+:class:`ClipSource` is the per-sample callback (``batch=False``) that DALI runs in ``num_workers`` Python
+worker processes: it maps ``SampleInfo.idx_in_epoch`` through the seeded epoch order to an item, reads the
+item's encoded frames (:func:`~vr.pipelines.read.read_clip`) and returns them with the crop box, the flip
+and the normalisation parameters. The graph decodes only the box (``fn.decoders.image_slice``, ``mixed``
+= nvJPEG on a GPU, ``cpu`` otherwise), resizes each frame (linear, no antialiasing, as OpenCV's
+INTER_LINEAR), stacks the frames into a sequence and runs ``crop_mirror_normalize`` (flip, mean/std)
+to ``(C, T, H, W)``.
+
+Per-sample mode needs full batches, so the epoch is padded to whole batches with placeholder samples
+(``valid = 0``), which the loader drops, as it drops bad samples (their reason rides in the id field).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+import torch
+
+from vr.pipelines.loader_base import ClipLoaderBase
+from vr.pipelines.read import RawClip, Skip, read_clip
+from vr.pipelines.sampling import Box, ClipSpec, SamplingConfig, epoch_order
+
+ID_BYTES = 256  # video ids (and skip reasons) ride as fixed-width UTF-8; longer ones are cut
+_OUTPUTS = ("clip", "meta", "id")
+
+
+class ClipSource:
+    """DALI ``external_source`` callback: ``SampleInfo`` -> encoded frames + crop/flip/normalise arguments."""
+
+    def __init__(
+        self,
+        source,
+        config: SamplingConfig,
+        seed: int,
+        batch_size: int,
+        drop_last: bool,
+        start_epoch: int,
+        mean,
+        std,
+        n_items: int,
+    ):
+        self.source, self.config, self.seed = source, config, seed
+        self.start_epoch, self.mean, self.std = start_epoch, tuple(mean), tuple(std)
+        self.n_total, self.n = len(source) * config.views, n_items
+        self.n_batches = self.n // batch_size if drop_last else -(-self.n // batch_size)
+        self.padded = self.n_batches * batch_size
+        self._order: tuple[int, np.ndarray] | None = None
+        self._filler: dict[str, bytes] = {}
+
+    @property
+    def flow(self) -> bool:
+        return self.source.modality == "flow"
+
+    @property
+    def num_outputs(self) -> int:
+        return self.config.clip_len * (2 if self.flow else 1) + 3
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_order"] = None
+        return state
+
+    def _item(self, epoch: int, idx: int) -> int:
+        if self._order is None or self._order[0] != epoch:
+            order = epoch_order(self.n_total, self.seed, epoch, self.config.mode == "train")
+            self._order = (epoch, order)
+        return int(self._order[1][idx])
+
+    def _placeholder(self, item: int, video_id: str) -> RawClip:
+        """A tiny valid clip that fills a batch slot (padding or a skipped sample)."""
+        key = "flow" if self.flow else "rgb"
+        if key not in self._filler:
+            img = np.zeros((8, 8) if self.flow else (8, 8, 3), np.uint8)
+            self._filler[key] = cv2.imencode(".jpg", img)[1].tobytes()
+        frame = [self._filler[key]] * (2 if self.flow else 1)
+        spec = ClipSpec(tuple(range(self.config.clip_len)), Box(0, 0, 8, 8), False, self.config.size)
+        return RawClip([frame] * self.config.clip_len, spec, -1, video_id, item)
+
+    def __call__(self, info) -> tuple:
+        if info.idx_in_epoch >= self.padded:
+            raise StopIteration
+        epoch = self.start_epoch + info.epoch_idx
+        valid = 0
+        if info.idx_in_epoch >= self.n:
+            raw = self._placeholder(-1, "")
+        else:
+            item = self._item(epoch, info.idx_in_epoch)
+            got = read_clip(self.source, self.config, self.seed, epoch, item)
+            if isinstance(got, Skip):
+                raw = self._placeholder(item, f"{got.video_id}\t{got.reason}")
+            else:
+                raw, valid = got, 1
+        return self._outputs(raw, valid)
+
+    def _outputs(self, raw: RawClip, valid: int) -> tuple:
+        box, flip = raw.spec.box, raw.spec.flip
+        frames = [np.frombuffer(data, np.uint8) for frame in raw.frames for data in frame]
+        if self.flow:  # x images first, then y
+            frames = frames[0::2] + frames[1::2]
+        mean, std = list(self.mean), list(self.std)
+        if self.flow and flip:  # (255 - x - m) / s == (x - (255 - m)) / -s
+            mean[0], std[0] = 255.0 - mean[0], -std[0]
+        ident = raw.video_id.encode()[:ID_BYTES].ljust(ID_BYTES, b"\0")
+        # few outputs: each costs a feed per batch in the main process
+        params = np.array([box.x, box.y, box.w, box.h, int(flip), *mean, *std], np.float32)
+        meta = np.array([raw.label, valid, raw.item], np.int64)
+        return (*frames, params, meta, np.frombuffer(ident, np.uint8).copy())
+
+
+def _clip_graph(callback: ClipSource, parallel: bool, decode_device: str, prefetch: int):
+    from nvidia.dali import fn, types
+
+    outs = fn.external_source(
+        source=callback,
+        num_outputs=callback.num_outputs,
+        batch=False,
+        parallel=parallel,
+        **({"prefetch_queue_depth": prefetch} if parallel else {}),
+    )
+    t = callback.config.clip_len
+    params, meta, ident = outs[-3:]
+    channels = 2 if callback.flow else 3
+    anchor, shape, mirror = params[0:2], params[2:4], fn.cast(params[4], dtype=types.INT32)
+    mean, std = params[5 : 5 + channels], params[5 + channels : 5 + 2 * channels]
+
+    size = callback.config.size
+
+    def frames(encoded, image_type):
+        """Decode each frame's box and resize it (before stacking, so only small frames are copied)."""
+        resized = [
+            fn.resize(
+                fn.decoders.image_slice(
+                    e,
+                    anchor,
+                    shape,
+                    device=decode_device,
+                    output_type=image_type,
+                    normalized_anchor=False,
+                    normalized_shape=False,
+                ),
+                size=[size, size],
+                interp_type=types.INTERP_LINEAR,
+                antialias=False,
+            )
+            for e in encoded
+        ]
+        return fn.stack(*resized, axis=0, axis_name="F")
+
+    if callback.flow:
+        seq = fn.cat(frames(outs[:t], types.GRAY), frames(outs[t : 2 * t], types.GRAY), axis=3)
+    else:
+        seq = frames(outs[:t], types.RGB)
+    clip = fn.crop_mirror_normalize(
+        seq, mirror=mirror, mean=mean, std=std, output_layout="CFHW", dtype=types.FLOAT
+    )
+    return clip, meta, ident
+
+
+class DaliClipLoader(ClipLoaderBase):
+    """Clips through a DALI pipeline; ``device_id=None`` runs on the CPU, else on that GPU (nvJPEG)."""
+
+    backend = "dali"
+
+    def __init__(
+        self,
+        source,
+        config: SamplingConfig,
+        batch_size: int,
+        seed: int,
+        mean,
+        std,
+        dtype: torch.dtype,
+        num_workers: int,
+        shuffle: bool,
+        drop_last: bool,
+        start_epoch: int,
+        n_items: int,
+        device_id: int | None = None,
+        num_threads: int = 2,
+        prefetch: int = 2,
+    ):
+        from nvidia.dali import pipeline_def
+        from nvidia.dali.plugin.pytorch import DALIGenericIterator
+
+        super().__init__(source, config, batch_size, dtype, n_items)
+        if shuffle != (config.mode == "train"):
+            raise ValueError("the DALI backend shuffles exactly in train mode")
+        self.callback = ClipSource(
+            source, config, seed, batch_size, drop_last, start_epoch, mean, std, n_items
+        )
+        if self.callback.n_batches == 0:
+            raise ValueError(f"{self.callback.n} clips make no full batch of {batch_size} with drop_last")
+        parallel = num_workers > 0
+        decode_device = "cpu" if device_id is None else "mixed"
+
+        @pipeline_def
+        def pipe():
+            return _clip_graph(self.callback, parallel, decode_device, prefetch)
+
+        extra = {"py_num_workers": num_workers, "py_start_method": "fork" if device_id is None else "spawn"}
+        self.pipeline = pipe(
+            batch_size=batch_size,
+            num_threads=num_threads,
+            device_id=device_id,
+            prefetch_queue_depth=prefetch,
+            **(extra if parallel else {}),
+        )
+        self.iterator = DALIGenericIterator([self.pipeline], list(_OUTPUTS), auto_reset=True)
+        self._unfinished = False
+
+    def __len__(self) -> int:
+        return self.callback.n_batches
+
+    def _batches(self) -> Iterator[dict]:
+        if self._unfinished:  # the last pass stopped early: DALI cannot restart mid-epoch, so finish it
+            with contextlib.suppress(StopIteration):
+                while True:
+                    next(self.iterator)  # not iter(): that would reset the pipeline mid-epoch
+        self._unfinished = True
+        for (out,) in self.iterator:
+            meta = out["meta"].cpu()
+            label, valid, index = meta[:, 0], meta[:, 1].numpy().astype(bool), meta[:, 2]
+            ids = [row.tobytes().rstrip(b"\0").decode(errors="replace") for row in out["id"].cpu().numpy()]
+            items = index.tolist()
+            skipped = [
+                tuple(ids[i].split("\t", 1)) for i in range(len(ids)) if not valid[i] and items[i] >= 0
+            ]
+            clip = out["clip"]
+            if not valid.all():  # drop padding and bad samples (a copy; most batches skip it)
+                keep = torch.from_numpy(valid.nonzero()[0])
+                clip, label, index = clip[keep.to(clip.device)], label[keep], index[keep]
+                ids = [ids[i] for i in keep.tolist()]
+            yield {"clip": clip, "label": label, "video_id": ids, "index": index, "skipped": skipped}
+        self._unfinished = False

@@ -1,0 +1,67 @@
+"""What both backends share: the batch format, dtype conversion, and the once-per-epoch skip report.
+
+Every batch is a dict::
+
+    {"clip": (N, C, T, H, W) float32/bfloat16, "label": (N,) int64 (-1 when unlabelled),
+     "video_id": list[str], "index": (N,) int64 item index (video * views + view)}
+
+Bad samples are left out of their batch (so N can be below ``batch_size``); after each epoch the loader
+logs one warning with their count and keeps them in ``loader.skipped`` as ``(video_id, reason)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import torch
+
+from vr.pipelines.sampling import SamplingConfig
+
+log = logging.getLogger("vr.pipelines")
+
+
+class ClipLoaderBase:
+    """Iterating gives one epoch of batches; each new pass is the next epoch.
+
+    ``n_items`` is the clips per epoch on this rank: videos x views, or fewer when DDP ranks are evened
+    out (the first ``n_items`` of the seeded epoch order).
+    """
+
+    backend = ""
+
+    def __init__(self, source, config: SamplingConfig, batch_size: int, dtype: torch.dtype, n_items: int):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.source, self.config, self.batch_size, self.dtype = source, config, batch_size, dtype
+        self.n_items = n_items
+        self.labels: list[str] = list(getattr(source, "labels", []))
+        self.skipped: list[tuple[str, str]] = []
+        self.epochs_done = 0
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def _batches(self) -> Iterator[dict]:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[dict]:
+        skipped: list[tuple[str, str]] = []
+        for batch in self._batches():
+            skipped.extend(batch.pop("skipped"))
+            if batch["clip"].dtype != self.dtype:
+                batch["clip"] = batch["clip"].to(self.dtype)
+            if len(batch["video_id"]):
+                yield batch
+        self.skipped = skipped
+        self.epochs_done += 1
+        if skipped:
+            first = "; ".join(f"{vid}: {why}" for vid, why in skipped[:3])
+            log.warning(
+                "%s loader, epoch %d: skipped %d bad sample(s) (%s%s)",
+                self.backend,
+                self.epochs_done - 1,
+                len(skipped),
+                first,
+                " ..." if len(skipped) > 3 else "",
+            )

@@ -1,0 +1,57 @@
+"""Reading one clip's encoded frames, shared by both backends (runs in their worker processes).
+
+Item ``i`` of an epoch is view ``i % views`` of video ``i // views``. :func:`read_clip` draws the clip's
+frame positions, reads just those JPEGs, checks them (:func:`~vr.pipelines.jpeg.jpeg_size`) and finishes
+the :class:`ClipSpec` with the frame size. Anything wrong with the sample gives a :class:`Skip` (counted
+and reported by the loader) instead of an exception, so one bad video never stops an epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vr.pipelines.jpeg import BadJPEG, jpeg_size
+from vr.pipelines.sampling import ClipSpec, SamplingConfig, clip_positions, clip_spec
+
+
+@dataclass
+class RawClip:
+    """A clip before decoding: per frame its channel JPEGs (RGB: 1, Flow: x and y)."""
+
+    frames: list[list[bytes]]
+    spec: ClipSpec
+    label: int
+    video_id: str
+    item: int
+
+
+@dataclass
+class Skip:
+    """An item that could not be read, and why."""
+
+    item: int
+    video_id: str
+    reason: str
+
+
+def read_clip(source, config: SamplingConfig, seed: int, epoch: int, item: int) -> RawClip | Skip:
+    """Item ``item`` of epoch ``epoch`` of ``source``, or a :class:`Skip` saying why it is unusable."""
+    video_index, view = divmod(item, config.views)
+    video_id = f"#{video_index}"
+    try:
+        video = source.video(video_index)
+        video_id = video.id
+        if video.n_frames == 0:
+            return Skip(item, video_id, f"no {source.modality} frames")
+        positions = clip_positions(config, seed, epoch, video_index, view, video.n_frames)
+        frames = video.read(positions)
+        sizes = {jpeg_size(data) for frame in frames for data in frame}
+    except BadJPEG as e:
+        return Skip(item, video_id, f"corrupt JPEG: {e}")
+    except (OSError, ValueError, KeyError) as e:
+        return Skip(item, video_id, f"unreadable: {e}")
+    if len(sizes) != 1:
+        return Skip(item, video_id, f"frames of different sizes {sorted(sizes)}")
+    ((width, height),) = sizes
+    spec = clip_spec(config, seed, epoch, video_index, view, video.n_frames, width, height)
+    return RawClip(frames, spec, video.label, video_id, item)

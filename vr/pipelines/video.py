@@ -1,0 +1,119 @@
+"""Raw-video path for users who skip frame extraction: DALI's video reader straight from AVI/MP4 files.
+
+On a GPU it is ``fn.readers.video`` (NVDEC: H.264, HEVC, VP9, ...). Without one DALI can decode only
+VP8/VP9/MJPEG (``fn.experimental.readers.video`` on the CPU), so other codecs give a clear
+:class:`RawVideoError` instead of a crash deep in DALI. Clips are DALI's own random sequences (a random
+start, ``frame_stride`` apart), resized to ``size`` on the short side, centre-cropped (random crop and
+flip in training) and normalised like the frame loaders; this path does not use ``ClipSpec``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+
+import torch
+
+from vr.pipelines.normalize import mean_std
+from vr.preprocess.probe import probe
+
+CPU_CODECS = ("vp8", "vp9", "mjpeg")
+
+
+class RawVideoError(RuntimeError):
+    """The raw-video path cannot run here (no GPU for this codec)."""
+
+
+def check_decodable(files: Sequence[str | os.PathLike], device_id: int | None) -> None:
+    """Raise :class:`RawVideoError` unless DALI can decode ``files`` on ``device_id`` (None: the CPU)."""
+    if device_id is not None:
+        if not torch.cuda.is_available():
+            raise RawVideoError(
+                "DALI's video reader needs a CUDA GPU (NVDEC) and none is available; "
+                "use VP9/VP8/MJPEG videos with device_id=None, or extract frames first (vr extract-frames)"
+            )
+        return
+    for path in files:
+        codec = probe(path, count=False).codec
+        if codec not in CPU_CODECS:
+            raise RawVideoError(
+                f"{path}: {codec} video needs a CUDA GPU for DALI's video reader (NVDEC); without a GPU "
+                f"only {'/'.join(c.upper() for c in CPU_CODECS)} input decodes, or extract frames first "
+                "(vr extract-frames)"
+            )
+
+
+class VideoClipLoader:
+    """Batches ``{"clip": (N, C, T, size, size), "label": (N,)}`` read by DALI from video files."""
+
+    def __init__(
+        self,
+        files: Sequence[str | os.PathLike],
+        labels: Sequence[int],
+        clip_len: int = 16,
+        frame_stride: int = 1,
+        size: int = 112,
+        batch_size: int = 8,
+        mode: str = "train",
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        device_id: int | None = None,
+        num_threads: int = 2,
+        dtype: torch.dtype = torch.float32,
+    ):
+        from nvidia.dali import fn, pipeline_def, types
+        from nvidia.dali.plugin.base_iterator import LastBatchPolicy
+        from nvidia.dali.plugin.pytorch import DALIGenericIterator
+
+        check_decodable(files, device_id)
+        mean, std = mean_std("rgb")
+        train = mode == "train"
+        reader_args = dict(
+            filenames=[os.fspath(f) for f in files],
+            labels=list(labels),
+            sequence_length=clip_len,
+            stride=frame_stride,
+            random_shuffle=train,
+            seed=seed,
+            shard_id=rank,
+            num_shards=world_size,
+            name="reader",
+        )
+
+        @pipeline_def
+        def pipe():
+            if device_id is None:
+                video, label = fn.experimental.readers.video(device="cpu", **reader_args)
+            else:
+                video, label = fn.readers.video(device="gpu", **reader_args)
+            video = fn.resize(video, resize_shorter=size, interp_type=types.INTERP_LINEAR, antialias=False)
+            clip = fn.crop_mirror_normalize(
+                video,
+                crop=(size, size),
+                crop_pos_x=fn.random.uniform(range=(0.0, 1.0)) if train else 0.5,
+                crop_pos_y=fn.random.uniform(range=(0.0, 1.0)) if train else 0.5,
+                mirror=fn.random.coin_flip() if train else 0,
+                mean=list(mean),
+                std=list(std),
+                output_layout="CFHW",
+                dtype=types.FLOAT,
+            )
+            return clip, label
+
+        self.dtype = dtype
+        self.pipeline = pipe(batch_size=batch_size, num_threads=num_threads, device_id=device_id, seed=seed)
+        self.iterator = DALIGenericIterator(
+            [self.pipeline],
+            ["clip", "label"],
+            reader_name="reader",
+            last_batch_policy=LastBatchPolicy.PARTIAL,
+            auto_reset=True,
+        )
+
+    def __len__(self) -> int:
+        return len(self.iterator)
+
+    def __iter__(self) -> Iterator[dict]:
+        for (out,) in self.iterator:
+            yield {"clip": out["clip"].to(self.dtype), "label": out["label"].view(-1).long().cpu()}

@@ -1,0 +1,202 @@
+"""``flow-tvl1``: TV-L1 flow between consecutive frames of every video, from frame folders or videos.
+
+N frames give N-1 pairs ``flow_x_00001.jpg``/``flow_y_00001.jpg`` (flow from frame i to i+1, see
+``flow_io`` for the encoding). Each video is written into a temporary folder and renamed into place with
+a completion marker, like ``extract-frames``; the engine is pluggable (``flow_engines``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vr import layout
+from vr.preprocess.decode import iter_frames
+from vr.preprocess.flow_engines import TVL1Params, get_engine
+from vr.preprocess.flow_io import DEFAULT_BOUND, DEFAULT_JPEG_QUALITY, write_pair
+from vr.preprocess.geometry import check_size_args, scaled_size
+from vr.preprocess.plan import clean_stale_temps, split_pending
+from vr.preprocess.probe import VideoError
+from vr.preprocess.runner import OK, Outcome, run_tasks, write_report
+from vr.preprocess.sources import find_videos
+
+VIDEO_DEFAULT_SIZE = 240  # short side when flow is computed from videos and no size is given
+
+
+@dataclass(frozen=True)
+class FlowOptions:
+    """Engine and TV-L1 parameters, ``bound`` (px) of the JPEG encoding, the frame size (None: frames as
+    they are; from videos the short side defaults to 240), ``fps`` (videos only), JPEG ``quality``
+    (0..100) and ``batch`` (pairs handed to the engine at once)."""
+
+    engine: str = "opencv"
+    params: TVL1Params = field(default_factory=TVL1Params)
+    bound: float = DEFAULT_BOUND
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    quality: int = DEFAULT_JPEG_QUALITY
+    batch: int = 8
+
+    def __post_init__(self) -> None:
+        check_size_args(self.size, self.width, self.height)
+        if self.bound <= 0:
+            raise ValueError(f"bound must be positive, got {self.bound}")
+        if not 0 <= self.quality <= 100:
+            raise ValueError(f"JPEG quality is 0..100, got {self.quality}")
+        if self.batch < 1:
+            raise ValueError(f"batch must be >= 1, got {self.batch}")
+
+
+@dataclass(frozen=True)
+class FlowTask:
+    name: str
+    source: str
+    dst: str
+    from_video: bool
+    options: FlowOptions = field(default_factory=FlowOptions)
+
+
+def find_frame_folders(root: str | os.PathLike) -> list[tuple[str, Path]]:
+    """(name, folder) of every frame folder (one holding ``image_00001.jpg``) at ``root/<video>`` or
+    ``root/<class>/<video>``, sorted; temporary and hidden folders are ignored."""
+    root = Path(root).absolute()
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a folder")
+    first = layout.image_name(1)
+
+    def subdirs(folder: Path) -> list[Path]:
+        with os.scandir(folder) as it:
+            return sorted(Path(e.path) for e in it if e.is_dir() and not e.name.startswith("."))
+
+    found = []
+    for top in subdirs(root):
+        if (top / first).is_file():
+            found.append((top.name, top))
+            continue
+        found += [(f"{top.name}/{d.name}", d) for d in subdirs(top) if (d / first).is_file()]
+    return found
+
+
+def _resized(gray: np.ndarray, options: FlowOptions) -> np.ndarray:
+    size = scaled_size(gray.shape[1], gray.shape[0], options.size, options.width, options.height)
+    if size == (gray.shape[1], gray.shape[0]):
+        return gray
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+
+
+def _folder_frames(folder: Path, options: FlowOptions) -> Iterator[np.ndarray]:
+    marker = layout.read_marker(folder)
+    n = marker["n_frames"] if marker and "n_frames" in marker else layout.count_images(folder)
+    for i in range(1, n + 1):
+        gray = cv2.imread(str(folder / layout.image_name(i)), cv2.IMREAD_GRAYSCALE)
+        if gray is None:
+            raise VideoError(f"cannot read {layout.image_name(i)}")
+        yield _resized(gray, options)
+
+
+def _video_frames(path: str, options: FlowOptions) -> Iterator[np.ndarray]:
+    size = options.size
+    if size is None and options.width is None:
+        size = VIDEO_DEFAULT_SIZE
+    for rgb in iter_frames(path, size, options.width, options.height, options.fps, even=False, threads=1):
+        yield cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def _batches(frames: Iterator[np.ndarray], batch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Consecutive pairs as (prev, next) stacks of at most ``batch`` pairs."""
+    prev = next(frames, None)
+    if prev is None:
+        return
+    chunk = [prev]
+    for frame in frames:
+        if frame.shape != chunk[0].shape:
+            raise VideoError(f"frame size changes from {chunk[0].shape} to {frame.shape}")
+        chunk.append(frame)
+        if len(chunk) == batch + 1:
+            yield np.stack(chunk[:-1]), np.stack(chunk[1:])
+            chunk = [chunk[-1]]
+    if len(chunk) > 1:
+        yield np.stack(chunk[:-1]), np.stack(chunk[1:])
+
+
+def flow_video(task: FlowTask) -> Outcome:
+    """Compute and write one video's flow into ``task.dst``; raise VideoError when it cannot."""
+    options = task.options
+    engine = get_engine(options.engine, options.params)
+    if task.from_video:
+        frames = _video_frames(task.source, options)
+    else:
+        frames = _folder_frames(Path(task.source), options)
+    final = Path(task.dst)
+    tmp = layout.temp_sibling(final)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        n_pairs, shape = 0, None
+        for prev, nxt in _batches(frames, options.batch):
+            shape = prev.shape[1:]
+            for flow in engine(prev, nxt):
+                n_pairs += 1
+                write_pair(tmp, n_pairs, flow, options.bound, options.quality)
+        if n_pairs == 0:
+            raise VideoError("fewer than 2 frames: no flow pair")
+        marker = {
+            "kind": "flow",
+            "n_pairs": n_pairs,
+            "n_frames": n_pairs + 1,
+            "width": int(shape[1]),
+            "height": int(shape[0]),
+            "bound": options.bound,
+            "source": task.source,
+            "engine": options.engine,
+            "params": asdict(options.params),
+        }
+        layout.commit_folder(tmp, final, marker)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Outcome(task.name, OK, task.source, frames=n_pairs)
+
+
+def flow_tvl1(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    options: FlowOptions | None = None,
+    *,
+    from_video: bool = False,
+    dataset: str = "folder",
+    extensions: tuple[str, ...] | None = None,
+    jobs: int = -1,
+    backend: str = "loky",
+    address: str | None = None,
+    overwrite: bool = False,
+    quiet: bool = False,
+) -> list[Outcome]:
+    """Flow of every frame folder of ``src`` (or, ``from_video``, every video of ``src`` in ``dataset``'s
+    layout) into ``dst`` with the same relative names; return every outcome (``frames`` counts pairs)
+    and write ``dst/_report.json``."""
+    options = options or FlowOptions()
+    get_engine(options.engine, options.params)  # unknown engine: fail before any work
+    dst = Path(dst)
+    if from_video:
+        sources = [(v.name, v.path) for v in find_videos(src, dataset, extensions)]
+    else:
+        sources = find_frame_folders(src)
+    dst.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(dst)
+    pending, outcomes = split_pending(sources, lambda s: s[0], lambda s: str(s[1]), dst, overwrite)
+    tasks = [FlowTask(name, str(path), str(dst / name), from_video, options) for name, path in pending]
+    outcomes += run_tasks(
+        flow_video, tasks, jobs=jobs, backend=backend, address=address, quiet=quiet, desc="flow"
+    )
+    settings = {"src": str(src), "from_video": from_video, "dataset": dataset, **asdict(options)}
+    write_report(dst, outcomes, "flow-tvl1", settings)
+    return outcomes

@@ -1,0 +1,90 @@
+"""Pluggable TV-L1 engines: ``engine(prev, next) -> flow`` for batches of grayscale pairs.
+
+An engine takes ``prev`` and ``next`` as ``(N, H, W)`` uint8 arrays and returns the flow from ``prev`` to
+``next`` as ``(N, H, W, 2)`` float32 (``[..., 0]`` horizontal, ``[..., 1]`` vertical, in pixels:
+``prev[y, x] ~ next[y + fy, x + fx]``). A factory registered under a name builds an engine from
+``TVL1Params``; engines are built once per worker thread (OpenCV's solver is not thread-safe).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import astuple, dataclass
+
+import numpy as np
+
+Engine = Callable[[np.ndarray, np.ndarray], np.ndarray]
+EngineFactory = Callable[["TVL1Params"], Engine]
+
+
+@dataclass(frozen=True)
+class TVL1Params:
+    """OpenCV contrib ``DualTVL1OpticalFlow`` parameters, with its defaults."""
+
+    tau: float = 0.25
+    lambda_: float = 0.15
+    theta: float = 0.3
+    nscales: int = 5
+    warps: int = 5
+    epsilon: float = 0.01
+    inner_iterations: int = 30
+    outer_iterations: int = 10
+    scale_step: float = 0.8
+    gamma: float = 0.0
+    median_filtering: int = 5
+
+
+ENGINES: dict[str, EngineFactory] = {}
+_local = threading.local()
+
+
+def register_engine(name: str) -> Callable[[EngineFactory], EngineFactory]:
+    """Decorator registering an engine factory under ``name`` (e.g. ``--engine torch``)."""
+
+    def add(factory: EngineFactory) -> EngineFactory:
+        ENGINES[name] = factory
+        return factory
+
+    return add
+
+
+def get_engine(name: str, params: TVL1Params) -> Engine:
+    """The engine ``name`` with ``params``, built once per thread and reused."""
+    if name not in ENGINES:
+        raise ValueError(f"unknown flow engine {name!r}; choose from {', '.join(sorted(ENGINES))}")
+    cache = _local.__dict__.setdefault("engines", {})
+    key = (name, astuple(params))
+    if key not in cache:
+        cache[key] = ENGINES[name](params)
+    return cache[key]
+
+
+@register_engine("opencv")
+def opencv_engine(params: TVL1Params) -> Engine:
+    """OpenCV contrib's CPU DualTVL1, one pair at a time, single-threaded (parallelism is per video)."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    solver = cv2.optflow.DualTVL1OpticalFlow_create(
+        tau=params.tau,
+        lambda_=params.lambda_,
+        theta=params.theta,
+        nscales=params.nscales,
+        warps=params.warps,
+        epsilon=params.epsilon,
+        innnerIterations=params.inner_iterations,  # sic: OpenCV's keyword has three n's
+        outerIterations=params.outer_iterations,
+        scaleStep=params.scale_step,
+        gamma=params.gamma,
+        medianFiltering=params.median_filtering,
+        useInitialFlow=False,
+    )
+
+    def engine(prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        out = np.empty((*prev.shape, 2), np.float32)
+        for i in range(prev.shape[0]):
+            out[i] = solver.calc(prev[i], nxt[i], None)
+        return out
+
+    return engine

@@ -1,0 +1,55 @@
+"""Deciding what a run has to do: skip complete outputs in O(1), drop leftovers of killed runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TypeVar
+
+from vr.layout import TMP_PREFIX, is_complete
+from vr.preprocess.runner import FAILED, SKIPPED, Outcome
+
+S = TypeVar("S")
+
+
+def clean_stale_temps(dst: str | os.PathLike, depth: int = 2) -> int:
+    """Remove the temporary folders (``.tmp-*``) that killed runs left in ``dst`` up to ``depth`` levels
+    down; return how many. Do not run two jobs on the same destination at the same time."""
+    removed, level = 0, [Path(dst)]
+    for _ in range(depth):
+        deeper = []
+        for folder in level:
+            try:
+                entries = list(os.scandir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if entry.name.startswith(TMP_PREFIX) and entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                    removed += 1
+                elif entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                    deeper.append(Path(entry.path))
+        level = deeper
+    return removed
+
+
+def split_pending(
+    sources: Iterable[S], name: Callable[[S], str], source: Callable[[S], str], dst: Path, overwrite: bool
+) -> tuple[list[S], list[Outcome]]:
+    """(sources still to do, outcomes of the others): complete outputs are skipped unless ``overwrite``;
+    a second source with the same output name fails instead of overwriting the first."""
+    pending, done, seen = [], [], {}
+    for item in sources:
+        key = name(item)
+        if key in seen:
+            reason = f"same output folder {key} as {seen[key]}"
+            done.append(Outcome(key, FAILED, source(item), reason=reason))
+            continue
+        seen[key] = source(item)
+        if not overwrite and is_complete(dst / key):
+            done.append(Outcome(key, SKIPPED, source(item)))
+        else:
+            pending.append(item)
+    return pending, done

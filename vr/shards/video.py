@@ -1,0 +1,46 @@
+"""`--from-video`: a sample's RGB members decoded from its video by ffmpeg and JPEG-encoded in memory."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from pathlib import Path
+
+import cv2
+
+from vr.preprocess.decode import iter_frames
+from vr.preprocess.probe import VideoError
+from vr.shards.plan import SampleSpec, ShardOptions, rgb_member
+from vr.shards.sources import Members, SampleError
+
+
+def encode_jpeg(rgb, quality: int) -> bytes:
+    """An RGB ``(H, W, 3)`` uint8 frame as JPEG bytes (OpenCV, deterministic for a given build)."""
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise SampleError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def video_members(spec: SampleSpec, path: Path, options: ShardOptions) -> tuple[Members, tuple[int, int]]:
+    """The RGB members of ``spec`` from the video at ``path`` (the record's segment, if any), and their size.
+
+    Scaling and frame rate follow ``extract-frames`` (short side ``video_size``, ``video_fps``), so the
+    frames match those of extract-frames followed by `vr shard` up to JPEG error.
+    """
+    first, end = (spec.record.segment or [1, None])[:2]
+    members: Members = []
+    size = (0, 0)
+    try:
+        with closing(iter_frames(path, size=options.video_size, fps=options.video_fps, even=False)) as frames:
+            for index, frame in enumerate(frames, start=1):
+                if end is not None and index >= end:
+                    break
+                if index >= first:
+                    name = rgb_member(spec.key, len(members) + 1)
+                    members.append((name, encode_jpeg(frame, options.video_quality)))
+                    size = (frame.shape[1], frame.shape[0])
+    except VideoError as e:
+        raise SampleError(f"video does not decode: {e}", spec.video) from None
+    if not members:
+        raise SampleError("no frames decoded in the segment" if spec.record.segment else "no frames decoded")
+    return members, size
