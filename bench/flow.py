@@ -2,8 +2,10 @@
 
 Frame folders of a textured scene moving a few pixels per frame are made first; then the same
 ``flow_tvl1`` call runs with ``--jobs 1`` and with ``--jobs N`` on the same folders. Also timed: the bare
-engine on one pair (no JPEG reading/writing), to show the I/O overhead. Scaling efficiency is
-``rate(N jobs) / (N * rate(1 job))``.
+engine on the first video's pairs (no JPEG reading/writing), to show the I/O overhead. Wall-clock scaling efficiency
+is ``rate(N jobs) / (N * rate(1 job))``; on a machine shared with other work it is meaningless, so the
+CPU seconds each worker spends per pair are measured too (same ``flow_video`` tasks, loky workers):
+``cpu(1 job) / cpu(N jobs)`` is the efficiency the cores would give without the other load.
 
     python bench/flow.py --videos 4 --frames 5
 """
@@ -19,9 +21,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from joblib import Parallel, delayed
 
 from vr import layout
-from vr.preprocess.flow import FlowOptions, flow_tvl1
+from vr.preprocess.flow import FlowOptions, FlowTask, find_frame_folders, flow_tvl1, flow_video
 from vr.preprocess.flow_engines import TVL1Params, get_engine
 
 WIDTH, HEIGHT = 340, 256
@@ -42,11 +45,26 @@ def make_frames(root: Path, videos: int, frames: int) -> None:
 
 
 def timed_run(src: Path, dst: Path, jobs: int) -> tuple[int, float]:
+    """(pairs, wall seconds) of one ``flow_tvl1`` run."""
     start = time.perf_counter()
     outcomes = flow_tvl1(src, dst, FlowOptions(), jobs=jobs, quiet=True)
     seconds = time.perf_counter() - start
     shutil.rmtree(dst)
     return sum(o.frames for o in outcomes), seconds
+
+
+def cpu_timed(task: FlowTask) -> tuple[int, float]:
+    """(pairs, CPU seconds of this worker) for one video: the cost, whatever else runs on the machine."""
+    start = time.process_time()
+    outcome = flow_video(task)
+    return outcome.frames, time.process_time() - start
+
+
+def cpu_per_pair(src: Path, dst: Path, jobs: int) -> float:
+    tasks = [FlowTask(name, str(path), str(dst / name), False) for name, path in find_frame_folders(src)]
+    results = Parallel(n_jobs=jobs, backend="loky")(delayed(cpu_timed)(t) for t in tasks)
+    shutil.rmtree(dst)
+    return sum(c for _, c in results) / sum(p for p, _ in results)
 
 
 def main() -> None:
@@ -62,22 +80,35 @@ def main() -> None:
     try:
         make_frames(work / "frames", args.videos, args.frames)
         first = work / "frames" / "cls" / "v000"
-        prev, nxt = (cv2.imread(str(first / layout.image_name(i)), cv2.IMREAD_GRAYSCALE) for i in (1, 2))
+        gray = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in sorted(first.glob("image_*.jpg"))]
         engine = get_engine("opencv", TVL1Params())
-        start = time.perf_counter()
-        engine(prev[None], nxt[None])
-        engine_rate = 1 / (time.perf_counter() - start)
+        start, cpu0 = time.perf_counter(), time.process_time()
+        engine(np.stack(gray[:-1]), np.stack(gray[1:]))
+        engine_wall = (time.perf_counter() - start) / (len(gray) - 1)
+        engine_cpu = (time.process_time() - cpu0) / (len(gray) - 1)
 
+        load = os.getloadavg()[0]
         pairs1, t1 = timed_run(work / "frames", work / "flow1", 1)
         pairs_n, tn = timed_run(work / "frames", work / "flown", args.jobs)
+        cpu1 = cpu_per_pair(work / "frames", work / "cpu1", 1)
+        cpu_n = cpu_per_pair(work / "frames", work / "cpun", args.jobs)
+        load = max(load, os.getloadavg()[0])
         rate1, rate_n = pairs1 / t1, pairs_n / tn
         print(f"{WIDTH}x{HEIGHT}, OpenCV DualTVL1 defaults, {args.videos} videos x {args.frames - 1} pairs")
-        print(f"bare engine, 1 core       : {engine_rate:6.3f} pairs/s")
-        print(f"vr flow-tvl1, 1 job       : {rate1:6.3f} pairs/s  ({t1:.1f}s)  per core: {rate1:.3f} pairs/s")
-        print(f"vr flow-tvl1, {args.jobs} jobs      : {rate_n:6.3f} pairs/s  ({tn:.1f}s)")
-        efficiency = rate_n / rate1 / args.jobs
-        print(f"speed-up {rate_n / rate1:.2f}x on {args.jobs} jobs; scaling efficiency {efficiency:.0%}")
-        print(f"I/O and runner overhead at 1 job: {1 - rate1 / engine_rate:.0%} of the bare engine rate")
+        print(f"bare engine, {'1 video':13s}: {1 / engine_wall:6.3f} pairs/s  CPU {engine_cpu:.2f} s/pair")
+        print(f"vr flow-tvl1, {'1 job':12s}: {rate1:6.3f} pairs/s  ({t1:.1f}s)  CPU {cpu1:.2f} s/pair")
+        jobs = f"{args.jobs} jobs"
+        print(f"vr flow-tvl1, {jobs:12s}: {rate_n:6.3f} pairs/s  ({tn:.1f}s)  CPU {cpu_n:.2f} s/pair")
+        print(f"per-core figure: {rate1:.3f} pairs/s wall, {1 / cpu1:.3f} pairs per CPU-second")
+        speedup = rate_n / rate1
+        print(f"wall-clock scaling: {speedup:.2f}x on {jobs}, efficiency {speedup / args.jobs:.0%}")
+        print(f"CPU-cost scaling efficiency (CPU s/pair at 1 job / at {args.jobs} jobs): {cpu1 / cpu_n:.0%}")
+        print(f"vr overhead over the bare engine (CPU per pair): {cpu1 / engine_cpu - 1:+.0%}")
+        if load > os.cpu_count():
+            print(
+                f"note: load average {load:.1f} > {os.cpu_count()} cores: other work shares the cores, "
+                "so wall-clock rates and their scaling are not meaningful; the CPU figures are."
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -28,7 +28,7 @@ import numpy as np
 import webdataset as wds
 
 from vr import layout
-from vr.manifests.schema import Manifest, VideoRecord
+from vr.manifests.schema import Manifest, VideoRecord, read_manifest
 from vr.shards import ShardOptions, build_shards, parse_size, read_index
 from vr.shards.reader import iter_members
 
@@ -57,6 +57,20 @@ def make_dataset(root: Path, videos: int, frames: int, width: int, height: int) 
     manifest = root / "manifest.jsonl"
     Manifest([f"class{i}" for i in range(8)], records).write(manifest)
     return manifest
+
+
+def write_webdataset(out: Path, manifest: Path, frames: Path, max_size: str) -> tuple[int, int]:
+    """Baseline: the same samples through ``webdataset.ShardWriter`` (no checks, no index, no hashes)."""
+    out.mkdir()
+    data = read_manifest(manifest)
+    with wds.ShardWriter(str(out / "base-%06d.tar"), maxsize=parse_size(max_size), verbose=0) as sink:
+        for record in sorted(data.videos, key=lambda r: r.id):
+            folder = frames / record.path
+            sample = {"__key__": record.id, "json": {"id": record.id, "label": record.label}}
+            for i in range(1, record.n_frames + 1):
+                sample[f"rgb_{i:05d}.jpg"] = (folder / layout.image_name(i)).read_bytes()
+            sink.write(sample)
+    return len(data.videos), sum(p.stat().st_size for p in out.glob("*.tar"))
 
 
 def drop_cache(paths: list[Path]) -> None:
@@ -139,7 +153,15 @@ def main() -> None:
         print(f"dataset: {args.videos} videos x {args.frames} frames {width}x{height}, {len(files)} files,")
         print(f"         {n_bytes / 1e6:.1f} MB ({per_frame:.1f} KB/frame)")
 
-        print("\nsharding (vr shard, rgb; input files dropped from the page cache first)")
+        print("\nsharding (rgb; input files dropped from the page cache first)")
+        drop_cache(files)
+        (n, total), seconds = timed(
+            write_webdataset, work / "baseline", manifest, work / "frames", args.max_size
+        )
+        baseline = seconds
+        print(
+            f"  {'webdataset.ShardWriter':<24} {n / seconds:8.1f} samples/s {total / seconds / 1e6:8.1f} MB/s"
+        )
         for jobs, check in ((1, False), (args.jobs, False), (1, True)):
             out = work / f"shards-{jobs}-{int(check)}"
             drop_cache(files)
@@ -151,7 +173,7 @@ def main() -> None:
             rate, mbps = result.n_samples / seconds, result.bytes / seconds / 1e6
             print(
                 f"  {label:<24} {rate:8.1f} samples/s {mbps:8.1f} MB/s",
-                f"({result.n_shards} shards, {seconds:.2f} s)",
+                f"({result.n_shards} shards, {seconds:.2f} s, {baseline / seconds:.2f}x the baseline)",
             )
         out = work / "shards-1-0"
         shards = [out / s["name"] for s in read_index(out)["shards"]]

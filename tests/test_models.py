@@ -206,6 +206,10 @@ def test_load_pretrained_replaces_the_head():
         load_pretrained(model, ckpt)
     with pytest.raises(CheckpointError, match="7 classes"):
         load_pretrained(model, ckpt, n_pretrain_classes=9)
+    wider = create_model("r3d10", 4, widen_factor=1 / 8)
+    with pytest.raises(CheckpointError, match="shape mismatch: conv1.weight"):
+        load_pretrained(wider, ckpt, n_pretrain_classes=7)
+    assert wider.fc.out_features == 4  # a failed load leaves the model as it was
     load_pretrained(model, ckpt, n_pretrain_classes=7)
     assert model.fc.out_features == 4 and model.model_args["num_classes"] == 4
     torch.testing.assert_close(model.layer4[0].conv2.weight, src.layer4[0].conv2.weight)

@@ -67,7 +67,7 @@ def test_convert_weights_kenshohara_roundtrip(tmp_path):
     )
     assert result.exit_code == 0, result.output
     ckpt = torch.load(dst, weights_only=True)
-    assert ckpt["arch"] == "r3d18" and ckpt["labels"] is None
+    assert ckpt["arch"] == "r3d18" and ckpt["labels"] is None and ckpt["modality"] == "rgb"
     assert ckpt["model_args"] == {"num_classes": 7, "in_channels": 3, "widen_factor": 0.03125}
     model = model_from_checkpoint(dst).eval()
     with torch.no_grad():
@@ -100,7 +100,10 @@ def test_convert_weights_errors_are_one_line(tmp_path):
     assert not (tmp_path / "x.pt").exists()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime is not installed")
+@pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in ("onnx", "onnxscript", "onnxruntime")),
+    reason="needs onnx, onnxscript and onnxruntime",
+)
 def test_export_onnx_matches_torch(tmp_path):
     import onnxruntime as ort
 

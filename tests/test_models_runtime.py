@@ -78,8 +78,26 @@ def test_ddp_single_process(tmp_path):
 
 @pytest.mark.slow
 def test_torch_compile_matches_eager():
-    model, x = _model_and_clip("r2plus1d18")
+    model, x = _model_and_clip("r3d18")
     model.eval()
     compiled = torch.compile(model)
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["r3d18", "r2plus1d18", "p3d63", "i3d_r50"])
+def test_cuda_bf16_channels_last_training_step(name):
+    model, x = _model_and_clip(name)
+    model, x = model.cuda().eval(), x.cuda()
+    with torch.no_grad():
+        reference = model(x)
+        model = model.to(memory_format=torch.channels_last_3d)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            low = model(x.contiguous(memory_format=torch.channels_last_3d)).float()
+    assert (low - reference).abs().max().item() < 0.1 * reference.abs().max().item() + 1e-2
+    model.train()
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        out = model(x.contiguous(memory_format=torch.channels_last_3d))
+    out.float().logsumexp(1).mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())

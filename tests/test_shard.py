@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
@@ -159,6 +160,17 @@ def test_segment_stores_its_frames_renumbered(tmp_path):
         assert sample[f"rgb_{i:05d}.jpg"] == (frames / "run/long" / layout.image_name(index)).read_bytes()
     for i, index in enumerate((2, 3), start=1):
         assert sample[f"flow_y_{i:05d}.jpg"] == (flow / "run/long" / layout.flow_names(index)[1]).read_bytes()
+
+
+def test_flow_only_needs_no_frames(data):
+    out = data["tmp"] / "out"
+    result = build(data, out, frames=None, flow=data["flow"], options={"modality": "flow"})
+    assert result.n_samples == 7 and read_index(out)["modality"] == "flow"
+    sample = next(iter(wds.WebDataset(str(out / "train-000000.tar"), shardshuffle=False)))
+    meta = json.loads(sample["json"])
+    assert (meta["n_frames"], meta["n_flow"], meta["width"]) == (0, 1, 16)
+    assert sorted(k for k in sample if k.endswith(".jpg")) == ["flow_x_00001.jpg", "flow_y_00001.jpg"]
+    assert verify_shards(out, progress=False) == []
 
 
 def test_tar_lists_members(data):
@@ -420,6 +432,21 @@ def test_refuses_another_label_set_unless_overwrite(data):
     assert result.exit_code == 1 and "--overwrite" in result.output and "Traceback" not in result.output
     build(data, out, overwrite=True)
     assert read_index(out)["labels"][0] == "x" and verify_shards(out, progress=False) == []
+
+
+def test_info_table_and_lock(data):
+    out = data["tmp"] / "out"
+    build(data, out)
+    result = CliRunner().invoke(cli, ["shard", "info", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "samples      7" in lines and "classes      3 of 3 present" in lines
+    assert [line.split() for line in lines[-3:]] == [["jump", "3"], ["run", "2"], ["walk", "2"]]
+    with open(out / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # as a running `vr shard` holds it
+        with pytest.raises(ShardError, match="another `vr shard`"):
+            build(data, out)
+    assert build(data, out).shards_skipped == 3
 
 
 def test_changed_options_remove_stale_shards(data):

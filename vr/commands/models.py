@@ -167,6 +167,11 @@ def export_onnx_cmd(
         model = model_from_checkpoint(checkpoint).eval()
     except CheckpointError as exc:
         raise click.ClickException(str(exc)) from None
+    missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
+    if missing and not legacy:
+        raise click.ClickException(
+            f"the ONNX exporter needs {' and '.join(missing)} (pip install {' '.join(missing)})"
+        )
     shape = clip or model_info(model.arch).clip
     example = torch.randn(
         1, model.model_args.get("in_channels", 3), *shape, generator=torch.Generator().manual_seed(0)

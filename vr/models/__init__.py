@@ -1,10 +1,17 @@
 """The 3D CNN model package: registry, architectures, checkpoint converters.
 
->>> from vr.models import create_model
->>> model = create_model("r3d18", num_classes=101, in_channels=2)  # a Flow R3D-18
+>>> from vr.models import create_model, load_pretrained
+>>> model = create_model("r3d50", num_classes=101, in_channels=2)  # a Flow R3D-50 for UCF101
+>>> load_pretrained(model, "r3d50_K_200ep.pth", n_pretrain_classes=700)  # doctest: +SKIP
+
+Families (``list_models()``): r3d10..200, preact_r3d10..200, wrn3d50..200, resnext3d50..200,
+densenet3d121..264, r2plus1d10..200 (3D-ResNets seed), p3d63/131/199 (P3D), i3d_r50 (non-local
+baseline). ``in_channels=2`` is the Flow modality for all of them. Parameter names follow the
+originals; :mod:`vr.models.convert` lists the few renamings.
 """
 
 from vr.models import densenet, i3d, p3d, resnet  # noqa: F401  (register the families)
+from vr.models.checkpoint import convert_weights, model_checkpoint, model_from_checkpoint
 from vr.models.convert import (
     SOURCES,
     CheckpointError,
@@ -14,6 +21,7 @@ from vr.models.convert import (
     load_checkpoint,
     load_pretrained,
 )
+from vr.models.profile import count_flops, count_params
 from vr.models.registry import (
     ModelInfo,
     UnknownModelError,
@@ -26,15 +34,20 @@ from vr.models.registry import (
 __all__ = [
     "SOURCES",
     "CheckpointError",
+    "ModelInfo",
+    "UnknownModelError",
     "convert_state_dict",
+    "convert_weights",
+    "count_flops",
+    "count_params",
+    "create_model",
     "detect_source",
+    "list_models",
     "load_caffe2_pickle",
     "load_checkpoint",
     "load_pretrained",
-    "ModelInfo",
-    "UnknownModelError",
-    "create_model",
-    "list_models",
+    "model_checkpoint",
+    "model_from_checkpoint",
     "model_info",
     "register_model",
 ]

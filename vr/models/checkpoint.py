@@ -19,16 +19,23 @@ from vr.models.convert import (
 )
 from vr.models.registry import create_model
 
+_MODALITY = {3: "rgb", 2: "flow"}
+
 
 def model_checkpoint(model: nn.Module, labels: Sequence[str] | None = None) -> dict[str, Any]:
-    """The ``vr`` checkpoint dict of a model made by :func:`vr.models.create_model`."""
+    """The ``vr`` checkpoint dict of a model made by :func:`vr.models.create_model`.
+
+    ``modality`` (``rgb``/``flow``, from the input channels) is included for ``vr eval``/``vr infer``.
+    """
     if not hasattr(model, "arch") or not hasattr(model, "model_args"):
         raise CheckpointError("model was not made by vr.models.create_model (no arch/model_args)")
+    in_channels = model.model_args.get("in_channels", 3)
     return {
         "arch": model.arch,
         "model_args": dict(model.model_args),
         "state_dict": model.state_dict(),
         "labels": list(labels) if labels is not None else None,
+        "modality": _MODALITY.get(in_channels, f"{in_channels}ch"),
     }
 
 
@@ -37,8 +44,13 @@ def model_from_checkpoint(checkpoint: str | Path | Mapping[str, Any], weights_on
     ckpt = load_checkpoint(checkpoint, weights_only) if isinstance(checkpoint, (str, Path)) else checkpoint
     if not isinstance(ckpt, Mapping) or not {"arch", "model_args", "state_dict"} <= set(ckpt):
         raise CheckpointError(f"{checkpoint}: not a vr checkpoint (needs arch, model_args, state_dict)")
-    model = create_model(ckpt["arch"], **ckpt["model_args"])
-    return load_pretrained(model, ckpt, source="vr")
+    args = dict(ckpt["model_args"])
+    if "num_classes" not in args and ckpt.get("labels"):
+        args["num_classes"] = len(ckpt["labels"])
+    if "in_channels" not in args and ckpt.get("modality") in _MODALITY.values():
+        args["in_channels"] = 3 if ckpt["modality"] == "rgb" else 2
+    model = create_model(ckpt["arch"], **args)
+    return load_pretrained(model, ckpt, source="vr", in_channels_from_rgb=False)
 
 
 def convert_weights(

@@ -210,9 +210,17 @@ def first_conv(model: nn.Module) -> tuple[str, nn.Conv3d]:
     raise CheckpointError(f"{type(model).__name__} has no Conv3d")
 
 
-def check_fits(model: nn.Module, state: Mapping[str, torch.Tensor], limit: int = 5) -> None:
-    """Raise :class:`CheckpointError` naming the first missing, unexpected and mis-shaped keys."""
-    expected = {k: v.shape for k, v in model.state_dict().items()}
+def check_fits(
+    model: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    limit: int = 5,
+    overrides: Mapping[str, tuple[int, ...]] | None = None,
+) -> None:
+    """Raise :class:`CheckpointError` naming the first missing, unexpected and mis-shaped keys.
+
+    ``overrides`` replaces the model's expected shape of some keys (a head about to be resized).
+    """
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()} | dict(overrides or {})
     missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in expected]
     shapes = [
@@ -226,10 +234,11 @@ def check_fits(model: nn.Module, state: Mapping[str, torch.Tensor], limit: int =
             more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
             problems.append(f"{len(items)} {label}: {'; '.join(items[:limit])}{more}")
     if problems:
-        head = classifier(model)[0] if isinstance(model, nn.Module) else ""
-        hint = (
-            " (different classes: pass n_pretrain_classes)" if any(s.startswith(head) for s in shapes) else ""
-        )
+        head_key = f"{classifier(model)[0]}.weight"
+        rows = state[head_key].shape[0] if head_key in state else None
+        hint = ""
+        if rows is not None and rows != expected[head_key][0]:
+            hint = f" (the checkpoint has {rows} classes: pass n_pretrain_classes={rows} for a new head)"
         raise CheckpointError("checkpoint does not fit the model: " + " | ".join(problems) + hint)
 
 
@@ -279,6 +288,7 @@ def load_pretrained(
             )
         state[conv_key] = adapt_first_conv(state[conv_key], conv.in_channels)
     target_classes = head.out_features if new_num_classes is None else new_num_classes
+    overrides = {}
     if n_pretrain_classes is not None:
         rows = state.get(f"{head_name}.weight")
         if rows is not None and rows.shape[0] != n_pretrain_classes:
@@ -286,8 +296,13 @@ def load_pretrained(
                 f"{head_name}.weight: checkpoint head has {rows.shape[0]} classes, not n_pretrain_classes="
                 f"{n_pretrain_classes}"
             )
+        overrides = {
+            f"{head_name}.weight": (n_pretrain_classes, head.in_features),
+            f"{head_name}.bias": (n_pretrain_classes,),
+        }
+    check_fits(model, state, overrides=overrides)  # before any change to the model
+    if n_pretrain_classes is not None:
         setattr(model, head_name, nn.Linear(head.in_features, n_pretrain_classes).to(head.weight.device))
-    check_fits(model, state)
     for key, value in model.state_dict().items():  # older files predate BN's num_batches_tracked
         if key.endswith("num_batches_tracked"):
             state.setdefault(key, torch.zeros_like(value))

@@ -4,9 +4,9 @@
 worker processes: it maps ``SampleInfo.idx_in_epoch`` through the seeded epoch order to an item, reads the
 item's encoded frames (:func:`~vr.pipelines.read.read_clip`) and returns them with the crop box, the flip
 and the normalisation parameters. The graph decodes only the box (``fn.decoders.image_slice``, ``mixed``
-= nvJPEG on a GPU, ``cpu`` otherwise), resizes each frame (linear, no antialiasing, as OpenCV's
-INTER_LINEAR), stacks the frames into a sequence and runs ``crop_mirror_normalize`` (flip, mean/std)
-to ``(C, T, H, W)``.
+= nvJPEG on a GPU, ``cpu`` otherwise), stacks the frames into a sequence, resizes it (linear, no
+antialiasing, as OpenCV's INTER_LINEAR; Flow's x and y sequences apart, joined once small) and runs
+``crop_mirror_normalize`` (flip, mean/std) to ``(C, T, H, W)``.
 
 Per-sample mode needs full batches, so the epoch is padded to whole batches with placeholder samples
 (``valid = 0``), which the loader drops, as it drops bad samples (their reason rides in the id field).
@@ -130,31 +130,26 @@ def _clip_graph(callback: ClipSource, parallel: bool, decode_device: str, prefet
 
     size = callback.config.size
 
-    def frames(encoded, image_type):
-        """Decode each frame's box and resize it (before stacking, so only small frames are copied)."""
-        resized = [
-            fn.resize(
-                fn.decoders.image_slice(
-                    e,
-                    anchor,
-                    shape,
-                    device=decode_device,
-                    output_type=image_type,
-                    normalized_anchor=False,
-                    normalized_shape=False,
-                ),
-                size=[size, size],
-                interp_type=types.INTERP_LINEAR,
-                antialias=False,
-            )
-            for e in encoded
-        ]
-        return fn.stack(*resized, axis=0, axis_name="F")
+    def decode(encoded, image_type):
+        return fn.decoders.image_slice(
+            encoded,
+            anchor,
+            shape,
+            device=decode_device,
+            output_type=image_type,
+            normalized_anchor=False,
+            normalized_shape=False,
+        )
 
-    if callback.flow:
-        seq = fn.cat(frames(outs[:t], types.GRAY), frames(outs[t : 2 * t], types.GRAY), axis=3)
+    def sequence(encoded, image_type):
+        """The clip's frames of one image kind, decoded (box only), stacked, resized: (T, size, size, c)."""
+        seq = fn.stack(*[decode(e, image_type) for e in encoded], axis=0, axis_name="F")
+        return fn.resize(seq, size=[size, size], interp_type=types.INTERP_LINEAR, antialias=False)
+
+    if callback.flow:  # few, large operators: x and y sequences joined only once they are small
+        seq = fn.cat(sequence(outs[:t], types.GRAY), sequence(outs[t : 2 * t], types.GRAY), axis=3)
     else:
-        seq = frames(outs[:t], types.RGB)
+        seq = sequence(outs[:t], types.RGB)
     clip = fn.crop_mirror_normalize(
         seq, mirror=mirror, mean=mean, std=std, output_layout="CFHW", dtype=types.FLOAT
     )

@@ -145,6 +145,9 @@ class TorchClipLoader(ClipLoaderBase):
             persistent_workers=num_workers > 0,
             prefetch_factor=prefetch if num_workers > 0 else None,
             worker_init_fn=_worker_init if num_workers > 0 else None,
+            # Not fork: a child forked after the parent ran OpenCV's or OpenMP's thread pools can hang
+            # (the demo and the trainer use both before their loaders start workers).
+            multiprocessing_context="forkserver" if num_workers > 0 else None,
             pin_memory=torch.cuda.is_available(),
         )
 

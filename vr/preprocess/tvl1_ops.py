@@ -57,7 +57,11 @@ def remap_cubic(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """``cv::remap(img, x + u, y + v, INTER_CUBIC)`` for images (N, C, H, W) and flow (N, 2, H, W).
 
     Taps outside the image read 0, as OpenCV's default constant border does (each tap on its own).
+    Positions and weights are float32 at least: half-precision coordinates would lose whole pixels.
     """
+    out_dtype = img.dtype
+    work = torch.promote_types(img.dtype, torch.float32)
+    img, flow = img.to(work), flow.to(work)
     n, c, h, w = img.shape
     pad = 4
     gy, gx = torch.meshgrid(
@@ -86,7 +90,7 @@ def remap_cubic(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
             row = tap if row is None else row + tap
         row = row * wy[:, None, ..., i]
         out = row if out is None else out + row
-    return out
+    return out.to(out_dtype)
 
 
 def centered_gradient(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

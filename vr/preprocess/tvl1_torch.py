@@ -47,6 +47,9 @@ class TorchTVL1:
     (or (H, W, 2) for 2-D input), ``[..., 0]`` horizontal; numpy for numpy input, else a tensor on ``device``.
     ``dtype`` is the compute precision (float32 mirrors OpenCV; float64 and bfloat16 are options);
     ``compile=True`` runs the iterations through ``torch.compile`` (slow first call per image size).
+    ``max_batch`` caps the pairs solved together (default: all on a GPU, 1 on the CPU, where batching
+    only costs cache misses); ``check_every`` is how often, in inner iterations, the host asks whether
+    any pair still runs (default 1 on the CPU, 8 on a GPU). Neither changes the result.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class TorchTVL1:
         device: str | torch.device | None = None,
         dtype: torch.dtype = torch.float32,
         check_every: int | None = None,
+        max_batch: int | None = None,
         compile: bool = False,
     ) -> None:
         if nscales < 1 or warps < 1 or inner_iterations < 1 or outer_iterations < 1:
@@ -81,9 +85,9 @@ class TorchTVL1:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         self.dtype = dtype
-        # How often (in inner iterations) the host asks whether any pair still runs. Results do not depend
-        # on it (finished pairs are masked); on a GPU a larger value saves synchronisations.
-        self.check_every = check_every or (1 if self.device.type == "cpu" else 8)
+        on_cpu = self.device.type == "cpu"
+        self.check_every = check_every or (1 if on_cpu else 8)
+        self.max_batch = max_batch or (1 if on_cpu else None)
         # torch.compile fuses each step into a few kernels: faster, after one compile per pyramid size.
         self._step = torch.compile(tvl1_step, dynamic=False) if compile else tvl1_step
 
@@ -100,7 +104,11 @@ class TorchTVL1:
         if i0.dim() != 3 or min(i0.shape[1:]) < 3:
             raise ValueError(f"expected (N, H, W) or (H, W) images of at least 3x3, got {tuple(i0.shape)}")
         with torch.no_grad():
-            flow = self.solve(i0, i1).permute(0, 2, 3, 1).float()
+            chunk = self.max_batch or len(i0)
+            flow = torch.cat(
+                [self.solve(i0[k : k + chunk], i1[k : k + chunk]) for k in range(0, len(i0), chunk)]
+            )
+            flow = flow.permute(0, 2, 3, 1).float()
         if single:
             flow = flow[0]
         return flow.cpu().numpy() if as_numpy else flow
@@ -109,8 +117,8 @@ class TorchTVL1:
         t = torch.from_numpy(np.ascontiguousarray(x)) if isinstance(x, np.ndarray) else x
         if t.dtype == torch.uint8:
             return t.to(self.device, self.dtype)
-        if t.is_floating_point():
-            return t.to(self.device, self.dtype) * 255
+        if t.is_floating_point():  # OpenCV's convention for float images: 0..1, scaled by 255
+            return (t.to(self.device, torch.promote_types(self.dtype, torch.float32)) * 255).to(self.dtype)
         raise TypeError(f"images must be uint8 or floating point, got {t.dtype}")
 
     def solve(self, i0: torch.Tensor, i1: torch.Tensor) -> torch.Tensor:
