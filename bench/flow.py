@@ -1,11 +1,11 @@
 """TV-L1 flow pairs/s of `vr preprocess flow-tvl1` (OpenCV engine) at 340x256: 1 job against all cores.
 
 Frame folders of a textured scene moving a few pixels per frame are made first; then the same
-``flow_tvl1`` call runs with ``--jobs 1`` and with ``--jobs N`` on the same folders. Also timed: the bare
-engine on the first video's pairs (no JPEG reading/writing), to show the I/O overhead. Wall-clock scaling efficiency
-is ``rate(N jobs) / (N * rate(1 job))``; on a machine shared with other work it is meaningless, so the
-CPU seconds each worker spends per pair are measured too (same ``flow_video`` tasks, loky workers):
-``cpu(1 job) / cpu(N jobs)`` is the efficiency the cores would give without the other load.
+``flow_tvl1`` call runs with ``--jobs 1`` and with ``--jobs N`` on the same folders. Also timed: the
+bare engine on the first video's pairs (no JPEG reading/writing), to show the I/O overhead. Wall-clock
+scaling efficiency is ``rate(N jobs) / (N * rate(1 job))``; on a machine shared with other work it is
+meaningless, so the CPU seconds each worker spends per pair are measured too (same ``flow_video``
+tasks, loky workers): ``cpu(1 job) / cpu(N jobs)`` shows what parallelism itself costs.
 
     python bench/flow.py --videos 4 --frames 5
 """
@@ -106,8 +106,8 @@ def main() -> None:
         print(f"vr overhead over the bare engine (CPU per pair): {cpu1 / engine_cpu - 1:+.0%}")
         if load > os.cpu_count():
             print(
-                f"note: load average {load:.1f} > {os.cpu_count()} cores: other work shares the cores, "
-                "so wall-clock rates and their scaling are not meaningful; the CPU figures are."
+                f"note: load average {load:.1f} > {os.cpu_count()} cores: other work shares the cores, so "
+                "the wall-clock rates and their scaling mean little; CPU figures suffer less, but do."
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)

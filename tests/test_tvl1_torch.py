@@ -163,6 +163,18 @@ def test_matches_opencv_on_real_frames(real_pairs):
         assert close.mean() >= 0.99
 
 
+def test_non_default_parameters_match_opencv(real_pairs):
+    # scale_step 0.5 with 10 scales also runs into OpenCV's 16-pixel floor, which ends the pyramid early
+    params = dict(
+        tau=0.2, lambda_=0.1, theta=0.4, nscales=10, warps=3, epsilon=0.005,
+        inner_iterations=20, outer_iterations=5, scale_step=0.5, gamma=0.0, median_filtering=3,
+    )  # fmt: skip
+    solver = TorchTVL1(**params)
+    prev, nxt = real_pairs[0]
+    ref = cv2.optflow.DualTVL1OpticalFlow_create(*params.values()).calc(prev, nxt, None)  # same order
+    assert _epe(solver(prev, nxt), ref) < 0.1
+
+
 def test_matches_opencv_at_full_size(sample_videos):
     ((prev, nxt),) = _frame_pairs(sample_videos["bikes"], starts=(10,), size=(340, 256))
     ours, ref = TorchTVL1()(prev, nxt), _opencv_flow(prev, nxt)

@@ -46,7 +46,7 @@ class TorchTVL1:
     (0..255) or floating point (0..1, scaled by 255 as OpenCV does). Returns the flow (N, H, W, 2) float32
     (or (H, W, 2) for 2-D input), ``[..., 0]`` horizontal; numpy for numpy input, else a tensor on ``device``.
     ``dtype`` is the compute precision (float32 mirrors OpenCV; float64 and bfloat16 are options);
-    ``compile=True`` runs the iterations through ``torch.compile`` (slow first call per image size).
+    ``compile=True`` runs the iterations through ``torch.compile`` (the first call compiles, slowly).
     ``max_batch`` caps the pairs solved together (default: all on a GPU, 1 on the CPU, where batching
     only costs cache misses); ``check_every`` is how often, in inner iterations, the host asks whether
     any pair still runs (default 1 on the CPU, 8 on a GPU). Neither changes the result.
@@ -88,8 +88,9 @@ class TorchTVL1:
         on_cpu = self.device.type == "cpu"
         self.check_every = check_every or (1 if on_cpu else 8)
         self.max_batch = max_batch or (1 if on_cpu else None)
-        # torch.compile fuses each step into a few kernels: faster, after one compile per pyramid size.
-        self._step = torch.compile(tvl1_step, dynamic=False) if compile else tvl1_step
+        # torch.compile fuses each step into a few kernels. Symbolic shapes: one compile serves every
+        # pyramid level and batch size (static shapes would hit dynamo's recompile limit).
+        self._step = torch.compile(tvl1_step, dynamic=True) if compile else tvl1_step
 
     def __call__(
         self, prev: np.ndarray | torch.Tensor, next: np.ndarray | torch.Tensor
