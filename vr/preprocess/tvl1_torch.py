@@ -161,15 +161,30 @@ class TorchTVL1:
                     break
                 if self.median_filtering > 1:
                     u = median_step(u, error, scaled_eps, self.median_filtering)
-                for k in range(self.inner_iterations):
-                    if k % self.check_every == 0:
-                        running = error > scaled_eps
-                        if not bool(running.any()):
-                            break
-                        # between checks some pairs may stop: mask; at a check with all running, no need
-                        masked = self.check_every > 1 or not bool(running.all())
-                    u, p, error = self._step(u, p, error, scaled_eps, gx, grad, rho_c, *consts, masked)
+                u, p, error = self._inner_loop(u, p, error, scaled_eps, (gx, grad, rho_c), consts)
         return u
+
+    def _inner_loop(self, u, p, error, scaled_eps, fields, consts):
+        """Up to ``inner_iterations`` steps. When a pair stops, the pairs still running are gathered into a
+        sub-batch, so finished pairs cost nothing; results are the same as with the whole batch."""
+        idx = None  # rows of the working sub-batch in the full batch; None: the whole batch
+        su, sp, se, sf = u, p, error, fields
+        for k in range(self.inner_iterations):
+            if k % self.check_every == 0 and not bool((se > scaled_eps).all()):
+                if idx is not None:
+                    u[idx], p[idx], error[idx] = su, sp, se
+                running = error > scaled_eps
+                if not bool(running.any()):
+                    return u, p, error
+                idx = running.nonzero()[:, 0]
+                su, sp, se, sf = u[idx], p[idx], error[idx], tuple(f[idx] for f in fields)
+            # at a check every pair of the working set runs; between checks some may stop and are masked
+            su, sp, se = self._step(su, sp, se, scaled_eps, *sf, *consts, self.check_every > 1)
+            if idx is None:
+                u, p, error = su, sp, se
+        if idx is not None:
+            u[idx], p[idx], error[idx] = su, sp, se
+        return u, p, error
 
 
 def median_step(u: torch.Tensor, error: torch.Tensor, scaled_eps: float, ksize: int) -> torch.Tensor:
@@ -216,7 +231,7 @@ def tvl1_step(
     new_error = (diff * diff).sum(dim=(1, 2, 3), dtype=torch.float64)
     ux, uy = forward_gradient(u_new)
     ng = 1 + taut * torch.hypot(ux, uy)
-    p_new = torch.stack([(p[:, :, 0] + taut * ux) / ng, (p[:, :, 1] + taut * uy) / ng], 2)
+    p_new = (p + taut * torch.stack([ux, uy], 2)) / ng[:, :, None]
     if not masked:
         return u_new, p_new, new_error
     active = error > scaled_eps
