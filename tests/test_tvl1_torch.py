@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from vr.preprocess.tvl1_ops import median_blur, remap_cubic, resize_linear, selection_network
+from vr.preprocess.tvl1_ops import (
+    median_blur,
+    median_of_sorted_columns,
+    remap_cubic,
+    resize_linear,
+    sorting_network,
+)
 from vr.preprocess.tvl1_torch import TorchTVL1, pyramid_sizes, torch_tvl1_engine
 
 SIZE = (96, 72)  # (width, height) of the test frames
@@ -107,15 +113,23 @@ def test_remap_cubic_matches_cv2_with_zero_border():
     np.testing.assert_allclose(ours, ref, atol=2e-3)
 
 
-@pytest.mark.parametrize(("n", "rank"), [(9, 4), (25, 12), (25, 0), (7, 6)])
-def test_selection_network_selects_rank(n, rank):
-    values = np.random.default_rng(n + rank).standard_normal((n, 500))
-    values[:, :50] = np.round(values[:, :50])  # ties
-    program, out = selection_network(n, rank)
+def _run(program, values: np.ndarray) -> dict[int, np.ndarray]:
     slots = dict(enumerate(values))
     for dst, is_max, a, b in program:
         slots[dst] = np.maximum(slots[a], slots[b]) if is_max else np.minimum(slots[a], slots[b])
-    np.testing.assert_array_equal(slots[out], np.sort(values, axis=0)[rank])
+    return slots
+
+
+@pytest.mark.parametrize("n", [3, 5, 7])
+def test_min_max_networks_sort_and_take_medians(n):
+    values = np.random.default_rng(n).standard_normal((n * n, 400))
+    values[:, :40] = np.round(values[:, :40])  # ties
+    program, outs = sorting_network(n)
+    slots = _run(program, values[:n])
+    np.testing.assert_array_equal(np.stack([slots[o] for o in outs]), np.sort(values[:n], axis=0))
+    columns = np.sort(values.reshape(n, n, -1), axis=1).reshape(n * n, -1)  # id = column * n + rank
+    program, out = median_of_sorted_columns(n)
+    np.testing.assert_array_equal(_run(program, columns)[out], np.median(values, axis=0))
 
 
 def test_median_blur_matches_cv2():
@@ -245,10 +259,11 @@ def test_compiled_step_equals_eager():
 
 
 @pytest.mark.gpu
-def test_cuda_matches_opencv_and_is_batch_invariant(real_pairs):
+@pytest.mark.parametrize("compile", [False, True])
+def test_cuda_matches_opencv_and_is_batch_invariant(real_pairs, compile):
     prev = np.stack([p for p, _ in real_pairs[:4]])
     nxt = np.stack([n for _, n in real_pairs[:4]])
-    solver = TorchTVL1(device="cuda")
+    solver = TorchTVL1(device="cuda", compile=compile)
     flows = solver(prev, nxt)
     for k in range(4):
         assert _epe(flows[k], _opencv_flow(prev[k], nxt[k])) < 0.1

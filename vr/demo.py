@@ -25,9 +25,9 @@ class DemoConfig:
 
     out: str = "vr-demo"
     classes: int = 6
-    videos_per_class: int = 24
+    videos_per_class: int = 16
     clips_per_group: int = 1
-    frames: int = 16
+    frames: int = 12
     width: int = 80
     height: int = 64
     codec: str = "mpeg4"
@@ -42,6 +42,9 @@ class DemoConfig:
     weight_decay: float = 0.01
     n_clips: int = 3
     fuse_weights: tuple[float, float] = (1.0, 1.5)
+    # TV-L1 with fewer scales and warps: about 3x faster than OpenCV's defaults at this frame size.
+    flow_nscales: int = 3
+    flow_warps: int = 3
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     device: str = "auto"
     seed: int = 0
@@ -72,6 +75,7 @@ def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
     from vr.datasets.synth import SynthConfig, generate
     from vr.manifests.build import build_manifest
     from vr.preprocess.flow import FlowOptions, flow_tvl1
+    from vr.preprocess.flow_engines import TVL1Params
     from vr.preprocess.frames import FrameOptions, extract_frames
     from vr.shards.build import build_shards
     from vr.shards.plan import ShardOptions
@@ -107,14 +111,16 @@ def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
         )
         _check(outcomes, "extract-frames")
     with timer.stage("TV-L1 flow"):
-        outcomes = flow_tvl1(out / "frames", out / "flow", FlowOptions(), jobs=config.jobs, quiet=quiet)
+        params = TVL1Params(nscales=config.flow_nscales, warps=config.flow_warps)
+        options = FlowOptions(params=params)
+        outcomes = flow_tvl1(out / "frames", out / "flow", options, jobs=config.jobs, quiet=quiet)
         _check(outcomes, "flow-tvl1")
     with timer.stage("manifest"):
         manifest, _ = build_manifest("ucf101", out / "synth" / "annotations", out / "frames", split=1)
         manifest_path = out / "manifest.jsonl"
         manifest.write(manifest_path)
     with timer.stage("shards"):
-        for subset in ("train", "test"):
+        for subset in ("train", "val"):
             build_shards(
                 manifest_path,
                 out / "shards" / subset,
@@ -129,7 +135,7 @@ def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
         run = out / "runs" / modality
         train_config = TrainConfig(
             data=str(out / "shards" / "train"),
-            val_data=str(out / "shards" / "test"),
+            val_data=str(out / "shards" / "val"),
             out=str(run),
             model=config.model,
             modality=modality,
@@ -154,7 +160,7 @@ def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
         with timer.stage(f"evaluate {modality}"):
             report = evaluate(
                 run / "last.pth",
-                out / "shards" / "test",
+                out / "shards" / "val",
                 mode="video",
                 n_clips=config.n_clips,
                 n_crops=1,

@@ -102,24 +102,38 @@ def centered_gradient(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return dx, dy
 
 
-def forward_gradient(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Forward differences, 0 on the last column (x) and last row (y)."""
-    dx = F.pad(x[..., :, 1:] - x[..., :, :-1], (0, 1))
-    dy = F.pad(x[..., 1:, :] - x[..., :-1, :], (0, 0, 0, 1))
-    return dx, dy
+def forward_gradient(x: torch.Tensor) -> torch.Tensor:
+    """Forward differences of ``x`` (..., H, W) as (..., 2, H, W), 0 on the last column (x) and row (y)."""
+    g = x.new_empty((*x.shape[:-2], 2, *x.shape[-2:]))
+    torch.sub(x[..., :, 1:], x[..., :, :-1], out=g[..., 0, :, :-1])
+    g[..., 0, :, -1] = 0
+    torch.sub(x[..., 1:, :], x[..., :-1, :], out=g[..., 1, :-1, :])
+    g[..., 1, -1, :] = 0
+    return g
 
 
-def divergence(px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
-    """Backward-difference divergence, zero before the first row and column (-adjoint of forward_gradient)."""
-    dx = px - F.pad(px[..., :, :-1], (1, 0))
-    dy = py - F.pad(py[..., :-1, :], (0, 0, 1, 0))
-    return dx + dy
+def divergence(p: torch.Tensor) -> torch.Tensor:
+    """Backward-difference divergence of ``p`` (..., 2, H, W), zero before the first row and column.
+
+    Minus the adjoint of ``forward_gradient``.
+    """
+    px, py = p[..., 0, :, :], p[..., 1, :, :]
+    div = px + py
+    div[..., :, 1:] -= px[..., :, :-1]
+    div[..., 1:, :] -= py[..., :-1, :]
+    return div
 
 
-def _batcher_pairs(n: int) -> list[tuple[int, int]]:
-    """Compare-exchange pairs of Batcher's odd-even merge sort for ``n`` (a power of two) wires."""
+Program = tuple[tuple[int, bool, int, int], ...]  # (out_id, is_max, a_id, b_id) min/max operations
+
+
+def _batcher_pairs(n: int, merge_only: bool = False) -> list[tuple[int, int]]:
+    """Compare-exchange pairs of Batcher's odd-even merge sort for ``n`` (a power of two) wires.
+
+    ``merge_only``: just the last stage, which merges two sorted halves.
+    """
     pairs = []
-    p = 1
+    p = n // 2 if merge_only else 1
     while p < n:
         k = p
         while k >= 1:
@@ -132,50 +146,97 @@ def _batcher_pairs(n: int) -> list[tuple[int, int]]:
     return pairs
 
 
-@functools.lru_cache
-def selection_network(n: int, rank: int) -> tuple[tuple[tuple[int, bool, int, int], ...], int]:
-    """A min/max program that selects the ``rank``-th smallest of ``n`` values.
+class _NetworkBuilder:
+    """Records min/max operations of compare-exchange networks; ``None`` wires hold +inf."""
 
-    Batcher's sorting network on the next power of two, inputs past ``n`` being +inf, pruned to the
-    operations the output needs. Returns ``((out_id, is_max, a_id, b_id), ...)`` and the result's id;
-    ids below ``n`` are the inputs.
+    def __init__(self, n_inputs: int) -> None:
+        self.next_id = n_inputs
+        self.ops: list[tuple[int, bool, int, int]] = []
+
+    def run(self, wires: list[int | None], pairs: list[tuple[int, int]]) -> list[int | None]:
+        wires = list(wires)
+        for a, b in pairs:
+            va, vb = wires[a], wires[b]
+            if vb is None:  # min(x, inf) = x stays, inf stays
+                continue
+            if va is None:
+                wires[a], wires[b] = vb, None
+                continue
+            lo, hi = self.next_id, self.next_id + 1
+            self.next_id += 2
+            self.ops += [(lo, False, va, vb), (hi, True, va, vb)]
+            wires[a], wires[b] = lo, hi
+        return wires
+
+    def sort(self, wires: list[int | None]) -> list[int | None]:
+        size = 1 << (len(wires) - 1).bit_length()
+        return self.run(wires + [None] * (size - len(wires)), _batcher_pairs(size))[: len(wires)]
+
+    def merge(self, a: list[int | None], b: list[int | None]) -> list[int | None]:
+        size = 1 << (max(len(a), len(b)) - 1).bit_length()
+        a, b = a + [None] * (size - len(a)), b + [None] * (size - len(b))
+        return self.run(a + b, _batcher_pairs(2 * size, merge_only=True))
+
+    def program(self, outputs: list[int]) -> Program:
+        """The recorded operations that ``outputs`` depend on, in order."""
+        live, kept = set(outputs), []
+        for op in reversed(self.ops):
+            if op[0] in live:
+                kept.append(op)
+                live.update(op[2:])
+        return tuple(reversed(kept))
+
+
+@functools.lru_cache
+def sorting_network(n: int) -> tuple[Program, tuple[int, ...]]:
+    """A min/max program sorting ``n`` inputs: (program, ids of the sorted outputs)."""
+    net = _NetworkBuilder(n)
+    outs = net.sort(list(range(n)))
+    return net.program(outs), tuple(outs)
+
+
+@functools.lru_cache
+def median_of_sorted_columns(k: int) -> tuple[Program, int]:
+    """Median of a k x k window given its k columns already sorted (input id ``column * k + rank``).
+
+    Merges the sorted columns pairwise (Batcher merges), pruned to what the middle rank needs.
     """
-    size = 1 << (n - 1).bit_length()
-    wires: list[int | None] = [*range(n), *[None] * (size - n)]  # None: +inf
-    ops: list[tuple[int, bool, int, int]] = []
-    for a, b in _batcher_pairs(size):
-        va, vb = wires[a], wires[b]
-        if vb is None:
-            continue
-        if va is None:
-            wires[a], wires[b] = vb, None
-            continue
-        lo, hi = n + len(ops), n + len(ops) + 1
-        ops += [(lo, False, va, vb), (hi, True, va, vb)]
-        wires[a], wires[b] = lo, hi
-    out = wires[rank]
-    live, kept = {out}, []
-    for op in reversed(ops):
-        if op[0] in live:
-            kept.append(op)
-            live.update(op[2:])
-    return tuple(reversed(kept)), out
+    net = _NetworkBuilder(k * k)
+
+    def merged(cols: list[int]) -> list[int | None]:
+        if len(cols) == 1:
+            return [cols[0] * k + r for r in range(k)]
+        half = len(cols) // 2
+        return net.merge(merged(cols[:half]), merged(cols[half:]))
+
+    out = merged(list(range(k)))[k * k // 2]
+    return net.program([out]), out
+
+
+def _run_program(values: dict[int, torch.Tensor], program: Program, outputs) -> list[torch.Tensor]:
+    """Evaluate a min/max program on tensors, freeing each intermediate after its last use."""
+    keep = set(outputs)
+    last_use = {v: k for k, op in enumerate(program) for v in op[2:]}
+    for k, (dst, is_max, a, b) in enumerate(program):
+        values[dst] = torch.maximum(values[a], values[b]) if is_max else torch.minimum(values[a], values[b])
+        for v in (a, b):
+            if last_use[v] == k and v not in keep:
+                del values[v]
+    return [values[o] for o in outputs]
 
 
 def median_blur(x: torch.Tensor, ksize: int) -> torch.Tensor:
     """``cv::medianBlur`` (replicated border) of ``x`` (..., H, W) with an odd square window.
 
-    Runs a min/max selection network over the shifted images, so it is exact and needs no sort.
+    Exact, with min/max networks only: each padded column of ``ksize`` pixels is sorted once (shared by
+    the ``ksize`` windows that contain it), then every window merges its sorted columns.
     """
     r = ksize // 2
     h, w = x.shape[-2:]
     xp = F.pad(x.reshape(-1, 1, h, w), (r, r, r, r), mode="replicate")[:, 0]
-    values = {i * ksize + j: xp[:, i : i + h, j : j + w] for i in range(ksize) for j in range(ksize)}
-    program, out = selection_network(ksize * ksize, ksize * ksize // 2)
-    last_use = {v: k for k, op in enumerate(program) for v in op[2:]}
-    for k, (dst, is_max, a, b) in enumerate(program):
-        values[dst] = torch.maximum(values[a], values[b]) if is_max else torch.minimum(values[a], values[b])
-        for v in (a, b):
-            if last_use[v] == k:
-                del values[v]
-    return values[out].reshape(x.shape)
+    sort_program, sorted_ids = sorting_network(ksize)
+    rows = _run_program({i: xp[:, i : i + h] for i in range(ksize)}, sort_program, sorted_ids)
+    median_program, out = median_of_sorted_columns(ksize)
+    windows = {j * ksize + rank: rows[rank][..., j : j + w] for j in range(ksize) for rank in range(ksize)}
+    (median,) = _run_program(windows, median_program, [out])
+    return median.reshape(x.shape)

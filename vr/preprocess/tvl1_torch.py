@@ -155,13 +155,14 @@ class TorchTVL1:
             grad = i1wx * i1wx + i1wy * i1wy
             rho_c = i1w - i1wx * u[:, 0] - i1wy * u[:, 1] - i0
             gx = torch.stack([i1wx, i1wy] + ([torch.full_like(i1wx, self.gamma)] if channels == 3 else []), 1)
+            fields = (gx, grad, consts[0] * grad, grad > _FLOAT_EPS, rho_c)
             error = torch.full((n,), float("inf"), device=u.device, dtype=torch.float64)
             for _ in range(self.outer_iterations):
                 if not bool((error > scaled_eps).any()):
                     break
                 if self.median_filtering > 1:
                     u = median_step(u, error, scaled_eps, self.median_filtering)
-                u, p, error = self._inner_loop(u, p, error, scaled_eps, (gx, grad, rho_c), consts)
+                u, p, error = self._inner_loop(u, p, error, scaled_eps, fields, consts)
         return u
 
     def _inner_loop(self, u, p, error, scaled_eps, fields, consts):
@@ -201,6 +202,8 @@ def tvl1_step(
     scaled_eps: float,
     gx: torch.Tensor,
     grad: torch.Tensor,
+    lt_grad: torch.Tensor,
+    grad_ok: torch.Tensor,
     rho_c: torch.Tensor,
     lt: float,
     taut: float,
@@ -211,27 +214,28 @@ def tvl1_step(
     """One thresholding / primal / dual step, applied to the pairs whose error is still above ``scaled_eps``.
 
     ``u`` (N, C, H, W) is the flow (C=3 with the gamma channel), ``p`` (N, C, 2, H, W) its dual variable,
-    ``gx`` (N, C, H, W) the warped gradient (and gamma), ``grad`` its squared norm, ``rho_c`` the constant
-    part of the linearised residual, ``lt`` = lambda*theta, ``taut`` = tau/theta. Returns the new
+    ``gx`` (N, C, H, W) the warped gradient (and gamma), ``grad`` its squared norm, ``lt_grad`` = lt*grad,
+    ``grad_ok`` = grad > FLT_EPSILON, ``rho_c`` the constant part of the linearised residual,
+    ``lt`` = lambda*theta, ``taut`` = tau/theta. Returns the new
     ``u``, ``p`` and per-pair error (sum of squared flow change, float64). ``masked=False`` skips the
     per-pair masking when the caller knows that every pair still runs.
     """
     rho = rho_c + (gx[:, 0] * u[:, 0] + gx[:, 1] * u[:, 1])
     if u.shape[1] == 3:
         rho = rho + gamma * u[:, 2]
-    lt_grad = lt * grad
+    neg_rho = -rho
     coef = torch.where(
-        rho < -lt_grad,
+        neg_rho > lt_grad,  # rho < -lt*grad
         lt,
-        torch.where(rho > lt_grad, -lt, torch.where(grad > _FLOAT_EPS, -rho / grad, 0.0)),
+        torch.where(rho > lt_grad, -lt, torch.where(grad_ok, neg_rho / grad, 0.0)),
     )
     v = u + coef[:, None] * gx
-    u_new = v + theta * divergence(p[:, :, 0], p[:, :, 1])
+    u_new = v + theta * divergence(p)
     diff = u_new - u
     new_error = (diff * diff).sum(dim=(1, 2, 3), dtype=torch.float64)
-    ux, uy = forward_gradient(u_new)
-    ng = 1 + taut * torch.hypot(ux, uy)
-    p_new = (p + taut * torch.stack([ux, uy], 2)) / ng[:, :, None]
+    g = forward_gradient(u_new)
+    ng = 1 + taut * torch.hypot(g[:, :, 0], g[:, :, 1])
+    p_new = (p + taut * g) / ng[:, :, None]
     if not masked:
         return u_new, p_new, new_error
     active = error > scaled_eps
