@@ -153,3 +153,21 @@ def test_cli_flow_and_preview(tmp_path):
     assert centre.max() > 100  # uniform motion: one bright hue
     for bad in (["--fps", "5"], ["--engine", "nope"], ["--width", "8"], ["--scale-step", "1.5"]):
         assert runner.invoke(cli, [*args, *bad]).exit_code == 2, bad
+
+
+def test_torch_engine_writes_the_same_flow_files_as_opencv(tmp_path):
+    write_frames(tmp_path / "frames" / "c" / "v", shifted_frames(4, side=48))
+    for engine in ("opencv", "torch"):
+        options = FlowOptions(engine=engine, batch=3)
+        outcomes = flow_tvl1(
+            tmp_path / "frames", tmp_path / engine, options, jobs=1, backend="threading", quiet=True
+        )
+        assert [o.status for o in outcomes] == [OK]
+        assert layout.read_marker(tmp_path / engine / "c" / "v")["engine"] == engine
+    for i in range(1, 4):
+        for name in layout.flow_names(i):
+            a = cv2.imread(str(tmp_path / "opencv/c/v" / name), cv2.IMREAD_GRAYSCALE).astype(int)
+            b = cv2.imread(str(tmp_path / "torch/c/v" / name), cv2.IMREAD_GRAYSCALE).astype(int)
+            assert (np.abs(a - b) <= 2).mean() >= 0.99
+    x = read_pair(tmp_path / "torch/c/v", 2)
+    assert np.allclose(interior_median(x), SHIFT, atol=0.25)

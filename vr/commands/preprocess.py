@@ -155,7 +155,13 @@ def extract_frames_cmd(
 @click.option(
     "--from-video", is_flag=True, help="SRC holds videos (layout per --dataset), not frame folders."
 )
-@click.option("--engine", type=click.Choice(sorted(ENGINES)), default="opencv", show_default=True)
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", *sorted(ENGINES)]),
+    default="auto",
+    show_default=True,
+    help="TV-L1 solver: opencv (CPU), torch (batched PyTorch, CUDA when present); auto: torch on a GPU.",
+)
 @click.option("--bound", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True)
 @click.option(
     "--size",

@@ -18,7 +18,7 @@ import numpy as np
 
 from vr import layout
 from vr.preprocess.decode import iter_frames
-from vr.preprocess.flow_engines import TVL1Params, get_engine
+from vr.preprocess.flow_engines import TVL1Params, get_engine, resolve_engine
 from vr.preprocess.flow_io import DEFAULT_BOUND, DEFAULT_JPEG_QUALITY, write_pair
 from vr.preprocess.geometry import check_size_args, scaled_size
 from vr.preprocess.plan import clean_stale_temps, split_pending
@@ -35,7 +35,7 @@ class FlowOptions:
     they are; from videos the short side defaults to 240), ``fps`` (videos only), JPEG ``quality``
     (0..100) and ``batch`` (pairs handed to the engine at once)."""
 
-    engine: str = "opencv"
+    engine: str = "auto"
     params: TVL1Params = field(default_factory=TVL1Params)
     bound: float = DEFAULT_BOUND
     size: int | None = None
@@ -156,7 +156,7 @@ def flow_video(task: FlowTask) -> Outcome:
             "height": int(shape[0]),
             "bound": options.bound,
             "source": task.source,
-            "engine": options.engine,
+            "engine": resolve_engine(options.engine),
             "params": asdict(options.params),
         }
         layout.commit_folder(tmp, final, marker)

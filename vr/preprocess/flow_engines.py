@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import astuple, dataclass
+from dataclasses import asdict, astuple, dataclass
 
 import numpy as np
 
@@ -49,8 +49,18 @@ def register_engine(name: str) -> Callable[[EngineFactory], EngineFactory]:
     return add
 
 
+def resolve_engine(name: str) -> str:
+    """``auto`` is the torch engine on a CUDA GPU and OpenCV on the CPU (where OpenCV is faster)."""
+    if name != "auto":
+        return name
+    import torch
+
+    return "torch" if torch.cuda.is_available() else "opencv"
+
+
 def get_engine(name: str, params: TVL1Params) -> Engine:
-    """The engine ``name`` with ``params``, built once per thread and reused."""
+    """The engine ``name`` (or ``auto``) with ``params``, built once per thread and reused."""
+    name = resolve_engine(name)
     if name not in ENGINES:
         raise ValueError(f"unknown flow engine {name!r}; choose from {', '.join(sorted(ENGINES))}")
     cache = _local.__dict__.setdefault("engines", {})
@@ -88,3 +98,17 @@ def opencv_engine(params: TVL1Params) -> Engine:
         return out
 
     return engine
+
+
+@register_engine("torch")
+def torch_engine(params: TVL1Params) -> Engine:
+    """The batched PyTorch TV-L1 of :mod:`vr.preprocess.tvl1_torch`: the same algorithm and parameters as
+    OpenCV's, many pairs at once, on CUDA when present (one thread per worker on the CPU)."""
+    import torch
+
+    from vr.preprocess.tvl1_torch import TorchTVL1
+
+    on_gpu = torch.cuda.is_available()
+    if not on_gpu:
+        torch.set_num_threads(1)
+    return TorchTVL1(**asdict(params), device="cuda" if on_gpu else "cpu")
