@@ -66,6 +66,25 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=dtype)
 
 
+def backward_guard(device: torch.device, precision: str):
+    """Around a whole training step (forward and backward): with bf16 on the CPU, oneDNN is turned off,
+    because torch 2.13's oneDNN bf16 conv3d backward gives non-finite weight gradients for some shapes
+    (seen in R3D, R(2+1)D, P3D and I3D layers); the native kernels are exact."""
+    if device.type == "cpu" and precision == "bf16":
+        return _onednn_off()
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _onednn_off():
+    previous = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = previous
+
+
 def shuffle_time(clip: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Permute the frames of every clip (N, C, T, H, W) independently: the frame-shuffled control."""
     n, t = clip.shape[0], clip.shape[2]
@@ -115,10 +134,11 @@ def train_epoch(
         clip, label = to_device(batch, device, channels_last)
         if generator is not None:
             clip = shuffle_time(clip, generator)
-        with autocast(device, precision):
-            logits = model(clip)
-            loss = F.cross_entropy(logits.float(), label, label_smoothing=label_smoothing)
-        scaler.scale(loss / accumulate).backward()
+        with backward_guard(device, precision):
+            with autocast(device, precision):
+                logits = model(clip)
+                loss = F.cross_entropy(logits.float(), label, label_smoothing=label_smoothing)
+            scaler.scale(loss / accumulate).backward()
         if step % accumulate == 0:
             scaler.step(optimizer)
             scaler.update()
