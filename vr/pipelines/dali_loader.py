@@ -197,7 +197,9 @@ class DaliClipLoader(ClipLoaderBase):
         def pipe():
             return _clip_graph(self.callback, parallel, decode_device, prefetch)
 
-        extra = {"py_num_workers": num_workers, "py_start_method": "fork" if device_id is None else "spawn"}
+        # Spawn, never fork: a worker forked from a process that runs other threads (a Dask client, the
+        # trainer's OpenMP and OpenCV pools) can die at start-up; the cost is a one-off import per worker.
+        extra = {"py_num_workers": num_workers, "py_start_method": "spawn"}
         self.pipeline = pipe(
             batch_size=batch_size,
             num_threads=num_threads,
