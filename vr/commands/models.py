@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 from tqdm import tqdm
+
+from vr.commands.options import model_args_option
 
 
 @click.group("models")
@@ -56,19 +57,6 @@ def _model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
-def _model_args(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.isidentifier():
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", ctx, param)
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw.split(",") if "," in raw else raw
-    return out
-
-
 @click.command("convert-weights")
 @click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("dst", type=click.Path(dir_okay=False, path_type=Path))
@@ -89,7 +77,7 @@ def _model_args(ctx: click.Context, param: click.Parameter, values: tuple[str, .
     "--model-arg",
     "model_args",
     multiple=True,
-    callback=_model_args,
+    callback=model_args_option,
     metavar="KEY=VALUE",
     help="Constructor argument, e.g. shortcut=A, widen_factor=0.5, st_struct=A,B (repeatable).",
 )

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import click
 
+from vr.commands.options import model_args_option
 from vr.train.config import OPTIMIZERS, PRECISIONS, SCHEDULES
-
-
-def _model_args(ctx, param, values: tuple[str, ...]) -> dict:
-    parsed = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not key=value", ctx, param)
-        try:
-            parsed[key] = json.loads(raw)
-        except ValueError:
-            parsed[key] = raw  # a bare string such as shortcut=B
-    return parsed
 
 
 def _int_list(ctx, param, value: str) -> list[int]:
@@ -44,7 +31,7 @@ def _int_list(ctx, param, value: str) -> list[int]:
     "--model-arg",
     "model_args",
     multiple=True,
-    callback=_model_args,
+    callback=model_args_option,
     metavar="KEY=VALUE",
     help="create_model keyword, e.g. widen_factor=0.25 (repeatable).",
 )
