@@ -72,6 +72,8 @@ def _check(outcomes, what: str) -> None:
 
 def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
     """Run every stage under ``config.out``; returns accuracies and stage times."""
+    import torch
+
     from vr.datasets.synth import SynthConfig, generate
     from vr.manifests.build import build_manifest
     from vr.preprocess.flow import FlowOptions, flow_tvl1
@@ -84,6 +86,7 @@ def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
     from vr.train.fuse import fuse
     from vr.train.trainer import train
 
+    on_gpu = config.device != "cpu" and torch.cuda.is_available()  # GPU: nvJPEG loader, torch TV-L1
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     timer = Timer()
@@ -151,6 +154,7 @@ def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
             train_crop="random",
             hflip=False,
             workers=0,
+            loader="dali" if on_gpu else "torch",
             val_every=max(1, config.epochs // 3),
             device=config.device,
             seed=config.seed,
