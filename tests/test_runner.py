@@ -132,3 +132,22 @@ def test_dead_worker_fails_only_its_own_task():
     assert sorted(o.name for o in outcomes) == sorted(i.name for i in ITEMS)  # each exactly once
     failed = [o for o in outcomes if o.status == FAILED]
     assert [o.name for o in failed] == ["c/v2"] and failed[0].reason.startswith("worker process died")
+
+
+def test_ray_backend_local_cluster(tmp_path):
+    pytest.importorskip("ray.util.joblib")  # the `dist` extra: pip install -e '.[dist]'
+    import numpy as np
+
+    from vr.datasets.encode import write_video
+    from vr.preprocess.frames import FrameOptions, extract_frames
+
+    frames = np.random.default_rng(0).integers(0, 255, (4, 32, 48, 3), dtype=np.uint8)
+    (tmp_path / "src" / "c").mkdir(parents=True)
+    for name in ("a", "b", "c"):
+        write_video(tmp_path / "src" / "c" / f"{name}.avi", frames, 25, "mpeg4")
+    (tmp_path / "src" / "c" / "broken.avi").write_bytes(b"not a video")
+    outcomes = extract_frames(
+        tmp_path / "src", tmp_path / "dst", "folder", FrameOptions(size=32), jobs=2, backend="ray", quiet=True
+    )
+    assert summarize(outcomes)[OK] == 3 and summarize(outcomes)[FAILED] == 1
+    assert len(list((tmp_path / "dst" / "c" / "a").glob("image_*.jpg"))) == 4

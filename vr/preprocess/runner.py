@@ -143,7 +143,9 @@ def run_tasks(
         while queue:
             done = set()
             try:
-                for outcome in Parallel(return_as="generator_unordered", batch_size=1)(
+                # Ray's joblib backend cannot stream results: it returns them all at the end.
+                return_as = "list" if backend == "ray" else "generator_unordered"
+                for outcome in Parallel(return_as=return_as, batch_size=1)(
                     delayed(_guarded)(fn, task) for task in queue
                 ):
                     done.add(outcome.name)
