@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import json
 
+from vr.datasets.synth import SynthConfig
 from vr.demo import DemoConfig, format_summary, run_demo
 
 
 def test_demo_runs_every_stage_end_to_end(tmp_path):
     config = DemoConfig(
         out=str(tmp_path / "demo"),
-        classes=2,
-        videos_per_class=4,
-        frames=6,
-        width=48,
-        height=40,
+        synth=SynthConfig(classes=2, videos_per_class=4, clips_per_group=1, frames=6, width=48, height=40),
         model_args={"widen_factor": 0.125},
         clip_len=4,
         size=32,

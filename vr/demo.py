@@ -7,7 +7,6 @@ evaluation -> two-stream fusion; prints the accuracies and where each stage's ti
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import time
 from collections.abc import Iterator
@@ -16,7 +15,8 @@ from pathlib import Path
 
 import click
 
-log = logging.getLogger("vr.demo")
+from vr.datasets.synth import SynthConfig
+from vr.preprocess.runner import failure_lines
 
 
 @dataclass
@@ -24,13 +24,11 @@ class DemoConfig:
     """Sizes chosen so the whole demo fits in about 10 minutes on 2 CPU cores."""
 
     out: str = "vr-demo"
-    classes: int = 6
-    videos_per_class: int = 16
-    clips_per_group: int = 1
-    frames: int = 12
-    width: int = 80
-    height: int = 64
-    codec: str = "mpeg4"
+    synth: SynthConfig = field(
+        default_factory=lambda: SynthConfig(
+            classes=6, videos_per_class=16, clips_per_group=1, frames=12, width=80, height=64
+        )
+    )
     model: str = "r3d10"
     model_args: dict = field(default_factory=lambda: {"widen_factor": 0.25})
     clip_len: int = 8
@@ -47,7 +45,6 @@ class DemoConfig:
     flow_warps: int = 3
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     device: str = "auto"
-    seed: int = 0
 
 
 @dataclass
@@ -65,16 +62,16 @@ class Timer:
 
 
 def _check(outcomes, what: str) -> None:
-    failed = [o for o in outcomes if getattr(o, "status", "") == "failed"]
-    if failed:
-        raise click.ClickException(f"{what}: {len(failed)} video(s) failed, e.g. {failed[0]}")
+    failures = failure_lines(outcomes)
+    if failures:
+        raise click.ClickException(f"{what}: {len(failures)} video(s) failed, e.g. {failures[0]}")
 
 
 def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
     """Run every stage under ``config.out``; returns accuracies and stage times."""
     import torch
 
-    from vr.datasets.synth import SynthConfig, generate
+    from vr.datasets.synth import generate
     from vr.manifests.build import build_manifest
     from vr.preprocess.flow import FlowOptions, flow_tvl1
     from vr.preprocess.flow_engines import TVL1Params
@@ -90,17 +87,8 @@ def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     timer = Timer()
-    synth = SynthConfig(
-        classes=config.classes,
-        videos_per_class=config.videos_per_class,
-        clips_per_group=config.clips_per_group,
-        frames=config.frames,
-        width=config.width,
-        height=config.height,
-        codec=config.codec,
-        seed=config.seed,
-    )
-    short_side = min(config.width, config.height)
+    synth = config.synth
+    short_side = min(synth.width, synth.height)
     with timer.stage("synthetic videos"):
         generate(out / "synth", synth, jobs=config.jobs)
     with timer.stage("extract frames"):
@@ -157,7 +145,7 @@ def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
             loader="dali" if on_gpu else "torch",
             val_every=max(1, config.epochs // 3),
             device=config.device,
-            seed=config.seed,
+            seed=synth.seed,
         )
         with timer.stage(f"train {modality}"):
             train(train_config, resume=(run / "last.pth").exists(), progress=not quiet)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -92,10 +92,3 @@ class TrainConfig:
         with open(path, "w", encoding="utf-8") as f:
             json.dump(asdict(self), f, indent=2, sort_keys=True)
             f.write("\n")
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> TrainConfig:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
