@@ -51,11 +51,13 @@ class DemoConfig:
 class Timer:
     """Wall time per named stage, in order."""
 
+    quiet: bool = False
     stages: list[tuple[str, float]] = field(default_factory=list)
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        click.echo(click.style(f"== {name}", bold=True))
+        if not self.quiet:
+            click.echo(click.style(f"== {name}", bold=True))
         start = time.perf_counter()
         yield
         self.stages.append((name, time.perf_counter() - start))
@@ -86,7 +88,7 @@ def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
     on_gpu = config.device != "cpu" and torch.cuda.is_available()  # GPU: nvJPEG loader, torch TV-L1
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    timer = Timer()
+    timer = Timer(quiet)
     synth = config.synth
     short_side = min(synth.width, synth.height)
     with timer.stage("synthetic videos"):
