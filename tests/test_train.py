@@ -77,6 +77,22 @@ def test_train_writes_logs_and_checkpoints(data, tmp_path):
     model.load_state_dict(ckpt["state_dict"])  # strict: the checkpoint rebuilds its model
 
 
+@pytest.mark.parametrize("hflip", [False, True])
+def test_hflip_option_reaches_the_training_loader(data, tmp_path, hflip):
+    """Mirroring changes left/right and clockwise classes, so --no-hflip must really switch it off."""
+    from vr.pipelines.read import read_clip
+    from vr.train.distributed import DistInfo
+    from vr.train.trainer import build_loaders
+
+    train_loader, _ = build_loaders(config(data, tmp_path, hflip=hflip), DistInfo(), torch.device("cpu"))
+    flips = [
+        read_clip(train_loader.source, train_loader.config, 1, epoch, item).spec.flip
+        for epoch in range(4)
+        for item in range(train_loader.n_items)
+    ]
+    assert any(flips) is hflip
+
+
 def test_resume_continues_exactly(data, tmp_path):
     straight = train(config(data, tmp_path / "a", epochs=3), progress=False)
     train(config(data, tmp_path / "b", epochs=2), progress=False)

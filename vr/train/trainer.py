@@ -59,6 +59,7 @@ def build_loaders(config: TrainConfig, dist_info: DistInfo, device: torch.device
             mode="train",
             subset=config.train_subset,
             train_crop=config.train_crop,
+            hflip=config.hflip,
             start_epoch=start_epoch,
             **common,
         )
