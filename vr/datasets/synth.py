@@ -44,7 +44,7 @@ class SynthConfig:
     height: int = 120
     fps: float = 25.0
     codec: str = "mpeg4"
-    objects: int = 2
+    objects: int = 3
     seed: int = 0
 
     def __post_init__(self) -> None:
