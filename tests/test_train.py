@@ -137,6 +137,42 @@ def test_bad_input_fails_before_training(data, tmp_path, overrides, message):
     assert not (tmp_path / "run" / "last.pth").exists()
 
 
+def test_resume_refuses_a_run_of_another_modality_or_label_set(data, tmp_path):
+    out = tmp_path / "run"
+    train(config(data, out, epochs=1), progress=False)
+    with pytest.raises(TrainError, match="is a rgb run, not flow"):
+        train(config(data, out, epochs=2, modality="flow"), resume=True, progress=False)
+    ckpt = load_checkpoint(out / "last.pth")
+    torch.save({**ckpt, "labels": ckpt["labels"][::-1]}, out / "last.pth")  # a run on other data
+    with pytest.raises(TrainError, match="labels differ"):
+        train(config(data, out, epochs=2), resume=True, progress=False)
+    assert [r["epoch"] for r in read_log(out / "train.log")] == [1]
+
+
+def test_rgb_weights_for_a_flow_model_need_rgb_to_flow(data, tmp_path):
+    from vr.train.trainer import build_model
+
+    rgb = tmp_path / "rgb"
+    train(config(data, rgb, epochs=1), progress=False)
+    flow = config(data, tmp_path / "flow", modality="flow", pretrain=str(rgb / "last.pth"))
+    with pytest.raises(TrainError, match="a RGB checkpoint for a Flow model"):
+        build_model(flow, 3)
+    model = build_model(
+        config(
+            data,
+            tmp_path / "flow",
+            modality="flow",
+            pretrain=str(rgb / "last.pth"),
+            pretrain_rgb_to_flow=True,
+        ),
+        3,
+    )
+    rgb_conv = load_checkpoint(rgb / "last.pth")["state_dict"]["conv1.weight"]
+    torch.testing.assert_close(model.conv1.weight, rgb_conv.mean(1, keepdim=True).expand(-1, 2, -1, -1, -1))
+    with pytest.raises(ValueError, match="--rgb-to-flow needs"):
+        config(data, tmp_path / "x", pretrain_rgb_to_flow=True)
+
+
 def test_cli_errors_are_one_line(data, tmp_path):
     manifest, frames = data
     args = [

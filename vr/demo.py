@@ -12,11 +12,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from vr.datasets.synth import SynthConfig
 from vr.preprocess.runner import failure_lines
+
+if TYPE_CHECKING:
+    from vr.train.config import TrainConfig
 
 
 @dataclass
@@ -71,6 +75,36 @@ def _check(outcomes, what: str) -> None:
         raise click.ClickException(f"{what}: {len(failures)} video(s) failed, e.g. {failures[0]}")
 
 
+def demo_train_config(config: DemoConfig, modality: str, on_gpu: bool) -> TrainConfig:
+    """The training run of one modality, under ``config.out/runs/<modality>``."""
+    from vr.train.config import TrainConfig
+
+    out = Path(config.out)
+    return TrainConfig(
+        data=str(out / "shards" / "train"),
+        val_data=str(out / "shards" / "val"),
+        out=str(out / "runs" / modality),
+        model=config.model,
+        modality=modality,
+        model_args=dict(config.model_args),
+        clip_len=config.clip_len,
+        size=config.size,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        lr=config.lr,
+        optimizer=config.optimizer,
+        weight_decay=config.weight_decay,
+        schedule="cosine",
+        train_crop="random",
+        hflip=False,  # a mirror image turns MoveLeft into MoveRight and clockwise into counterclockwise
+        workers=0,
+        loader="dali" if on_gpu else "torch",
+        val_every=max(1, config.epochs // 3),
+        device=config.device,
+        seed=config.synth.seed,
+    )
+
+
 def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
     """Run every stage under ``config.out``; returns accuracies and stage times."""
     import torch
@@ -82,7 +116,6 @@ def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
     from vr.preprocess.frames import FrameOptions, extract_frames
     from vr.shards.build import build_shards
     from vr.shards.plan import ShardOptions
-    from vr.train.config import TrainConfig
     from vr.train.evaluate import evaluate
     from vr.train.fuse import fuse
     from vr.train.trainer import train
@@ -119,7 +152,7 @@ def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
             build_shards(
                 manifest_path,
                 out / "shards" / subset,
-                ShardOptions(modality="both", subset=subset, max_count=64),
+                ShardOptions(modality="both", subset=subset, max_count=64, shuffle=True, seed=synth.seed),
                 frames=out / "frames",
                 flow=out / "flow",
                 jobs=config.jobs,
@@ -128,29 +161,7 @@ def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
     results, accuracy = {}, {}
     for modality in ("rgb", "flow"):
         run = out / "runs" / modality
-        train_config = TrainConfig(
-            data=str(out / "shards" / "train"),
-            val_data=str(out / "shards" / "val"),
-            out=str(run),
-            model=config.model,
-            modality=modality,
-            model_args=dict(config.model_args),
-            clip_len=config.clip_len,
-            size=config.size,
-            batch_size=config.batch_size,
-            epochs=config.epochs,
-            lr=config.lr,
-            optimizer=config.optimizer,
-            weight_decay=config.weight_decay,
-            schedule="cosine",
-            train_crop="random",
-            hflip=False,
-            workers=0,
-            loader="dali" if on_gpu else "torch",
-            val_every=max(1, config.epochs // 3),
-            device=config.device,
-            seed=synth.seed,
-        )
+        train_config = demo_train_config(config, modality, on_gpu)
         with timer.stage(f"train {modality}"):
             train(train_config, resume=(run / "last.pth").exists(), progress=not quiet)
         with timer.stage(f"evaluate {modality}"):

@@ -68,6 +68,12 @@ def _int_list(ctx, param, value: str) -> list[int]:
 @click.option("--pretrain", default=None, type=click.Path(exists=True, dir_okay=False))
 @click.option("--pretrain-source", default="auto", show_default=True, help="kenshohara|p3d|i3d-caffe2|auto.")
 @click.option("--n-pretrain-classes", type=click.IntRange(1), default=None)
+@click.option(
+    "--rgb-to-flow",
+    "pretrain_rgb_to_flow",
+    is_flag=True,
+    help="Flow run from RGB --pretrain weights: average the first conv over channels.",
+)
 @click.option("--ft-begin-module", default=None, help="Freeze the modules before this one (e.g. layer4, fc).")
 @click.option(
     "--layer-lr-decay",

@@ -249,6 +249,9 @@ def adapt_first_conv(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
     return weight.float().mean(dim=1, keepdim=True).expand(shape).to(weight.dtype).contiguous()
 
 
+_MODALITY_NAMES = {3: "RGB", 2: "Flow"}
+
+
 def load_pretrained(
     model: nn.Module,
     path_or_state: str | Path | Mapping[str, Any],
@@ -284,7 +287,9 @@ def load_pretrained(
         if not in_channels_from_rgb:
             raise CheckpointError(
                 f"{conv_key}: checkpoint has {state[conv_key].shape[1]} input channels, model "
-                f"{conv.in_channels} (set in_channels_from_rgb=True to average the RGB kernel)"
+                f"{conv.in_channels}: a {_MODALITY_NAMES.get(int(state[conv_key].shape[1]), 'other')} "
+                f"checkpoint for a {_MODALITY_NAMES.get(conv.in_channels, 'other')} model (RGB weights for "
+                "a Flow model: in_channels_from_rgb=True, `vr train --rgb-to-flow`)"
             )
         state[conv_key] = adapt_first_conv(state[conv_key], conv.in_channels)
     target_classes = head.out_features if new_num_classes is None else new_num_classes

@@ -49,6 +49,7 @@ class TrainConfig:
     pretrain: str | None = None
     pretrain_source: str = "auto"
     n_pretrain_classes: int | None = None
+    pretrain_rgb_to_flow: bool = False  # explicit: RGB weights for a Flow model, first conv averaged
     ft_begin_module: str | None = None
     layer_lr_decay: float | None = None  # P3D-style: each earlier stage gets lr x decay
     precision: str = "fp32"
@@ -79,6 +80,10 @@ class TrainConfig:
             (self.clip_len >= 1 and self.frame_stride >= 1 and self.size >= 8, "bad clip shape"),
             (self.lr > 0, "lr must be positive"),
             (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
+            (
+                not self.pretrain_rgb_to_flow or (self.pretrain and self.modality == "flow"),
+                "--rgb-to-flow needs --pretrain and --modality flow",
+            ),
         ]
         for ok, message in checks:
             if not ok:

@@ -94,6 +94,7 @@ def build_model(config: TrainConfig, num_classes: int) -> torch.nn.Module:
                 config.pretrain,
                 source=config.pretrain_source,
                 n_pretrain_classes=config.n_pretrain_classes,
+                in_channels_from_rgb=config.pretrain_rgb_to_flow,
             )
         except (ValueError, KeyError, RuntimeError, OSError) as e:
             raise TrainError(f"--pretrain {config.pretrain}: {e}") from None

@@ -1,0 +1,110 @@
+"""Accuracy of the demo's models against its controls, on the demo's data (issue 7's "done when").
+
+Runs (or resumes) ``vr demo`` in ``--out``, then trains more models with the demo's settings:
+
+- ``shuffled``: frames shuffled within each clip (RGB and Flow), which destroys temporal order; a
+  pipeline that keeps it must score far higher than these;
+- ``ddp``: RGB and Flow with 2 DDP processes (torchrun, gloo on the CPU) at half the per-process batch,
+  so the global batch equals the single-process one; accuracy should match the single-process run;
+- ``seed N`` (``--seeds``): the single-process runs again with other training seeds, to show the spread.
+
+Every model is evaluated at video level on the test split (3 clips per video) and a table is printed.
+
+    python bench/accuracy.py --out vr-demo                 # ~15 min on 2 CPU cores
+    python bench/accuracy.py --out vr-demo --seeds 1 2     # + two more seeds
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from vr.demo import DemoConfig, demo_train_config, run_demo
+from vr.train.config import TrainConfig
+from vr.train.evaluate import evaluate
+from vr.train.trainer import train
+
+
+def video_top1(config: TrainConfig, demo: DemoConfig) -> float:
+    run = Path(config.out)
+    report = evaluate(
+        run / "last.pth",
+        Path(demo.out) / "shards" / "val",
+        mode="video",
+        n_clips=demo.n_clips,
+        n_crops=1,
+        output=run / "test_video.json",
+        device=demo.device,
+        workers=0,
+        progress=False,
+    )
+    return report.top1
+
+
+def train_single(config: TrainConfig) -> None:
+    train(config, resume=(Path(config.out) / "last.pth").exists(), progress=False)
+
+
+def train_ddp(config: TrainConfig, processes: int) -> None:
+    """``torchrun --nproc-per-node processes`` on this script's worker entry point."""
+    run = Path(config.out)
+    run.mkdir(parents=True, exist_ok=True)
+    config_file = run / "bench_config.json"
+    config_file.write_text(json.dumps(dataclasses.asdict(config)))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += [f"--nproc-per-node={processes}", __file__, "--worker", str(config_file)]
+    subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", default="vr-demo", help="the demo's working folder")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[], help="extra training seeds")
+    parser.add_argument("--processes", type=int, default=2, help="DDP processes")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if args.worker:  # one torchrun process
+        train_single(TrainConfig(**json.loads(Path(args.worker).read_text())))
+        return
+
+    demo = DemoConfig(out=args.out)
+    summary = run_demo(demo, quiet=True)
+    on_gpu = demo.device != "cpu" and torch.cuda.is_available()
+    rows = [(f"demo ({modality})", summary["accuracy"][modality]) for modality in ("rgb", "flow", "fused")]
+    runs = Path(args.out) / "runs"
+    for modality in ("rgb", "flow"):
+        base = demo_train_config(demo, modality, on_gpu)
+        shuffled = dataclasses.replace(base, shuffle_frames=True)
+        variants = [(f"shuffled frames ({modality})", shuffled, "single")]
+        half = max(1, base.batch_size // args.processes)
+        ddp = dataclasses.replace(base, batch_size=half)
+        variants.append((f"DDP x{args.processes} ({modality})", ddp, "ddp"))
+        for seed in args.seeds:
+            variants.append((f"seed {seed} ({modality})", dataclasses.replace(base, seed=seed), "single"))
+        for name, config, how in variants:
+            slug = name.replace(" ", "_").replace("(", "").replace(")", "")
+            config = dataclasses.replace(config, out=str(runs / slug))
+            print(f"training {name} ...", flush=True)
+            if how == "ddp":
+                train_ddp(config, args.processes)
+            else:
+                train_single(config)
+            rows.append((name, video_top1(config, demo)))
+    print("\nvideo-level top-1 on the synthetic test split\n")
+    for name, top1 in rows:
+        print(f"  {name:<26} {top1 * 100:6.1f}%")
+
+
+if __name__ == "__main__":
+    main()
