@@ -7,6 +7,7 @@ import json
 
 from vr.datasets.synth import SynthConfig
 from vr.demo import DemoConfig, format_summary, run_demo
+from vr.train.checkpoint import load_checkpoint
 
 
 def test_demo_runs_every_stage_end_to_end(tmp_path):
@@ -33,6 +34,11 @@ def test_demo_runs_every_stage_end_to_end(tmp_path):
     preds = json.loads((out / "runs" / "flow" / "test_video.json").read_text())
     assert len(preds["results"]) == 2 * 1  # one test group of one clip per class
     assert len(list((out / "flow").rglob("flow_x_*.jpg"))) == 2 * 4 * 5
+    rgb_info = load_checkpoint(out / "runs" / "rgb" / "last.pth")["data_info"]
+    flow_info = load_checkpoint(out / "runs" / "flow" / "last.pth")["data_info"]
+    assert rgb_info["short_side"] == flow_info["short_side"] == 40  # what `vr infer` will decode at
+    assert rgb_info["frames"]["size"] == 40
+    assert flow_info["flow"]["bound"] == 20 and flow_info["flow"]["params"]["epsilon"] == config.flow_epsilon
     text = format_summary(summary)
     assert "fused" in text and "total" in text
 

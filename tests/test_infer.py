@@ -125,3 +125,35 @@ def test_cli_infer_bad_arguments(tmp_path):
     (tmp_path / "junk.pth").write_bytes(b"junk")
     result = CliRunner().invoke(cli, ["infer", str(tmp_path / "junk.pth"), str(ckpt)])
     assert result.exit_code == 1 and "not a checkpoint" in result.output and "Traceback" not in result.output
+
+
+def test_checkpoint_keeps_the_preprocessing_for_infer(video, tmp_path):
+    """A Flow model's checkpoint remembers the short side, bound and TV-L1 parameters of its training
+    flow, so `vr infer` reproduces the training clips after the training data is gone."""
+    import shutil
+
+    from vr.pipelines.build import open_source
+    from vr.preprocess.flow_engines import TVL1Params
+    from vr.provenance import data_info
+    from vr.train.checkpoint import load_checkpoint, save_checkpoint
+
+    params = TVL1Params(nscales=2, warps=2, epsilon=0.05)
+    options = FlowOptions(engine="opencv", size=40, bound=10.0, params=params)
+    flow_video(FlowTask("class0/v", str(video), str(tmp_path / "flow/class0/v"), True, options))
+    n = layout.read_marker(tmp_path / "flow/class0/v")["n_frames"]
+    expected = loader_clips(tmp_path / "m.jsonl", tmp_path / "flow", "flow", n, 3, 1)
+    info = data_info(open_source(tmp_path / "m.jsonl", "flow", flow_root=tmp_path / "flow"))
+    assert info["short_side"] == 40 and info["flow"]["bound"] == 10.0
+    assert info["flow"]["params"]["nscales"] == 2
+    ckpt_path = make_checkpoint(tmp_path / "flow.pth", "flow", LABELS)
+    save_checkpoint(ckpt_path, **{**load_checkpoint(ckpt_path), "data_info": info})
+    shutil.rmtree(tmp_path / "flow")
+
+    predictor = Predictor(ckpt_path, n_clips=3, device="cpu")
+    assert (predictor.short_side, predictor.short_side_origin) == (40, "training data")
+    args = predictor.clip_args
+    assert args["bound"] == 10.0 and args["tvl1"] == params
+    ours = video_clips(video, "flow", **CLIP, n_clips=3, short_side=40, bound=10.0, tvl1=args["tvl1"])
+    np.testing.assert_array_equal(ours, expected)
+    default = video_clips(video, "flow", **CLIP, n_clips=3, short_side=40)
+    assert not np.array_equal(default, expected)  # the remembered bound and parameters mattered

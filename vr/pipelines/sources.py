@@ -24,6 +24,7 @@ from typing import Any
 
 from vr import layout
 from vr.manifests.schema import Manifest, read_manifest
+from vr.provenance import describe_folders
 
 MODALITIES = ("rgb", "flow")
 _MEMBER_RE = re.compile(r"^(rgb|flow_x|flow_y)_(\d+)\.jpg$")
@@ -154,6 +155,7 @@ class ShardSource:
                 "(shard each subset into its own folder: vr shard --subset)"
             )
         self.labels: list[str] = list(index.get("labels", []))
+        self.preprocess: dict[str, Any] = dict(index.get("preprocess") or {})
         shards = index["shards"]
         missing = [s["name"] for s in shards if not (self.folder / s["name"]).is_file()]
         if missing:
@@ -247,6 +249,8 @@ class FolderSource:
         self.labels = list(manifest.labels)
         self.videos = manifest.videos[rank::world_size]
         self.rank_sizes = [len(manifest.videos[r::world_size]) for r in range(world_size)]
+        first = self.root / manifest.videos[0].path if manifest.videos else None
+        self.preprocess = describe_folders(*((first, None) if modality == "rgb" else (None, first)))
 
     def __len__(self) -> int:
         return len(self.videos)

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from vr.layout import TMP_PREFIX
 from vr.manifests.schema import read_manifest
+from vr.provenance import describe_folders
 from vr.shards.index import INDEX, PARTS, PLAN, REPORT, build_index, part_path, read_json, write_json_atomic
 from vr.shards.plan import (
     Plan,
@@ -224,6 +225,10 @@ def build_shards(
         if not any(p["n_samples"] for p in parts):
             raise ShardError(f"no usable videos: {len(rejected)} left out (see {out / REPORT})")
         index = build_index(plan_json, parts, str(manifest), _sha256_file(manifest_path))
+        first = next(sample.record.path for shard in plan.shards for sample in shard.samples)
+        index["preprocess"] = describe_folders(
+            inputs.frames / first if inputs.frames else None, inputs.flow / first if inputs.flow else None
+        )
         write_json_atomic(out / INDEX, index)
     return BuildResult(
         out=out,

@@ -50,10 +50,14 @@ def find_video_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def training_short_side(ckpt: dict) -> int | None:
-    """Short side of the frames (or flow) the checkpoint was trained on, read from its training data."""
+    """Short side of the frames (or flow) the checkpoint was trained on: from its ``data_info``, else read
+    from its training data (checkpoints of older versions)."""
     from vr.pipelines.build import open_source
     from vr.pipelines.jpeg import jpeg_size
 
+    side = (ckpt.get("data_info") or {}).get("short_side")
+    if side:
+        return int(side)
     config = ckpt.get("config") or {}
     if not config.get("data"):
         return None
@@ -88,6 +92,7 @@ def video_clips(
     short_side: int = DEFAULT_SHORT_SIDE,
     fps: float | None = None,
     bound: float = DEFAULT_BOUND,
+    tvl1: TVL1Params | None = None,
 ) -> np.ndarray:
     """The ``n_clips x n_crops`` evaluation clips of a video file: ``(V, C, T, size, size)`` float32.
 
@@ -112,7 +117,7 @@ def video_clips(
     )
     specs = [clip_spec(config, 0, 0, 0, view, n, width, height) for view in range(config.views)]
     if modality == "flow":
-        engine = get_engine("opencv", TVL1Params())
+        engine = get_engine("opencv", tvl1 or TVL1Params())
         pairs = {}
         for i in sorted({p for s in specs for p in s.positions}):
             flow = engine(frames[i][None], frames[i + 1][None])[0]
@@ -150,7 +155,7 @@ class Predictor:
         batch_size: int = 8,
         short_side: int | None = None,
         fps: float | None = None,
-        bound: float = DEFAULT_BOUND,
+        bound: float | None = None,
         device: str = "auto",
         precision: str = "fp32",
         trusted: bool = False,
@@ -171,13 +176,20 @@ class Predictor:
         found = None if short_side else training_short_side(ckpt)
         self.short_side = short_side or found or DEFAULT_SHORT_SIDE
         self.short_side_origin = "given" if short_side else "training data" if found else "default"
+        flow_info = (ckpt.get("data_info") or {}).get("flow") or {}
+        params = flow_info.get("params")
+        try:
+            tvl1 = TVL1Params(**params) if isinstance(params, dict) else None
+        except TypeError:  # parameters of another version: OpenCV's defaults
+            tvl1 = None
         self.clip_args = dict(
             **clip_settings(ckpt),
             n_clips=n_clips,
             n_crops=n_crops,
             short_side=self.short_side,
             fps=fps,
-            bound=bound,
+            bound=bound or flow_info.get("bound") or DEFAULT_BOUND,
+            tvl1=tvl1,
         )
         self.batch_size = batch_size
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from vr.provenance import data_info
 from vr.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, unwrap
 from vr.train.config import TrainConfig
 from vr.train.distributed import DistInfo, all_sum, barrier, init_distributed, shutdown
@@ -121,6 +122,7 @@ class Run:
             config, self.dist, self.device, self.start_epoch - 1
         )
         self.labels = self.train_loader.labels
+        self.data_info = data_info(self.train_loader.source)
         if not self.labels:
             raise TrainError(f"{config.data}: the training data has no label list")
         if checkpoint and checkpoint.get("labels") and checkpoint["labels"] != self.labels:
@@ -193,6 +195,7 @@ class Run:
             best_acc=self.best_acc,
             config=asdict(self.config),
             clip=[self.config.clip_len, self.config.size, self.config.size],
+            data_info=self.data_info,
         )
 
     def _validate(self) -> tuple[float, float]:
