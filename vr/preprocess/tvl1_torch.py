@@ -24,6 +24,7 @@ from vr.preprocess.tvl1_ops import (
 )
 
 _FLOAT_EPS = float(np.finfo(np.float32).eps)
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}  # precision names
 _MIN_SCALE_SIDE = 16  # OpenCV drops pyramid levels narrower or shorter than this
 
 
@@ -45,7 +46,8 @@ class TorchTVL1:
     Call with ``prev`` and ``next`` shaped (N, H, W) or (H, W): numpy arrays or torch tensors, uint8
     (0..255) or floating point (0..1, scaled by 255 as OpenCV does). Returns the flow (N, H, W, 2) float32
     (or (H, W, 2) for 2-D input), ``[..., 0]`` horizontal; numpy for numpy input, else a tensor on ``device``.
-    ``dtype`` is the compute precision (float32 mirrors OpenCV; float64 and bfloat16 are options);
+    ``dtype`` is the compute precision (float32 mirrors OpenCV; float64, float16 and bfloat16
+    are options: see ``DTYPES``);
     ``compile=True`` runs the iterations through ``torch.compile`` (the first call compiles, slowly).
     ``max_batch`` caps the pairs solved together (default: all on a GPU, 1 on the CPU, where batching
     only costs cache misses); ``check_every`` is how often, in inner iterations, the host asks whether
