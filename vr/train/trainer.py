@@ -115,6 +115,11 @@ class Run:
             torch.cuda.set_device(self.device)
         if config.precision == "fp16" and self.device.type != "cuda":
             raise TrainError("--precision fp16 needs a GPU; use bf16 on the CPU")
+        if config.precision == "bf16" and self.device.type == "cpu":
+            log.warning(
+                "--precision bf16 on the CPU: the conv3d backward runs without oneDNN (its bf16 kernels give "
+                "non-finite gradients), which was 50x slower than fp32 on a CPU without AVX512-BF16/AMX"
+            )
         torch.manual_seed(config.seed)
         checkpoint = self._checkpoint_to_resume() if resume else None
         self.start_epoch = checkpoint["epoch"] + 1 if checkpoint else 1
