@@ -30,26 +30,9 @@ from pathlib import Path
 
 import torch
 
-from vr.demo import DemoConfig, demo_train_config, run_demo
+from vr.demo import DemoConfig, demo_train_config, evaluate_run, run_demo
 from vr.train.config import TrainConfig
-from vr.train.evaluate import evaluate
 from vr.train.trainer import train
-
-
-def video_top1(config: TrainConfig, demo: DemoConfig) -> float:
-    run = Path(config.out)
-    report = evaluate(
-        run / "last.pth",
-        Path(demo.out) / "shards" / "val",
-        mode="video",
-        n_clips=demo.n_clips,
-        n_crops=1,
-        output=run / "test_video.json",
-        device=demo.device,
-        workers=0,
-        progress=False,
-    )
-    return report.top1
 
 
 def train_single(config: TrainConfig) -> None:
@@ -102,7 +85,7 @@ def main() -> None:
                 train_ddp(config, args.processes)
             else:
                 train_single(config)
-            rows.append((name, video_top1(config, demo)))
+            rows.append((name, evaluate_run(demo, Path(config.out)).top1))
     print("\nvideo-level top-1 on the synthetic test split\n")
     for name, top1 in rows:
         print(f"  {name:<26} {top1 * 100:6.1f}%")

@@ -105,6 +105,23 @@ def demo_train_config(config: DemoConfig, modality: str, on_gpu: bool) -> TrainC
     )
 
 
+def evaluate_run(config: DemoConfig, run: Path, progress: bool = False):
+    """Video-level evaluation of the run in ``run`` on the demo's test shards (``test_video.json``)."""
+    from vr.train.evaluate import evaluate
+
+    return evaluate(
+        run / "last.pth",
+        Path(config.out) / "shards" / "val",
+        mode="video",
+        n_clips=config.n_clips,
+        n_crops=1,
+        output=run / "test_video.json",
+        device=config.device,
+        workers=0,
+        progress=progress,
+    )
+
+
 def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
     """Run every stage under ``config.out``; returns accuracies and stage times."""
     import torch
@@ -116,7 +133,6 @@ def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
     from vr.preprocess.frames import FrameOptions, extract_frames
     from vr.shards.build import build_shards
     from vr.shards.plan import ShardOptions
-    from vr.train.evaluate import evaluate
     from vr.train.fuse import fuse
     from vr.train.trainer import train
 
@@ -160,22 +176,12 @@ def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
             )
     results, accuracy = {}, {}
     for modality in ("rgb", "flow"):
-        run = out / "runs" / modality
         train_config = demo_train_config(config, modality, on_gpu)
+        run = Path(train_config.out)
         with timer.stage(f"train {modality}"):
             train(train_config, resume=(run / "last.pth").exists(), progress=not quiet)
         with timer.stage(f"evaluate {modality}"):
-            report = evaluate(
-                run / "last.pth",
-                out / "shards" / "val",
-                mode="video",
-                n_clips=config.n_clips,
-                n_crops=1,
-                output=run / "test_video.json",
-                device=config.device,
-                workers=0,
-                progress=not quiet,
-            )
+            report = evaluate_run(config, run, progress=not quiet)
         results[modality] = report.results
         accuracy[modality] = report.top1
     with timer.stage("fuse"):

@@ -49,18 +49,17 @@ def find_video_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def training_short_side(ckpt: dict) -> int | None:
-    """Short side of the frames (or flow) the checkpoint was trained on: from its ``data_info``, else read
-    from its training data (checkpoints of older versions)."""
+def training_data_info(ckpt: dict) -> dict:
+    """What the checkpoint knows of its training data (see :func:`vr.provenance.data_info`): its
+    ``data_info``, else (checkpoints of older versions) read from the training data when it is at hand."""
     from vr.pipelines.build import open_source
-    from vr.pipelines.jpeg import jpeg_size
+    from vr.provenance import data_info
 
-    side = (ckpt.get("data_info") or {}).get("short_side")
-    if side:
-        return int(side)
+    if ckpt.get("data_info"):
+        return ckpt["data_info"]
     config = ckpt.get("config") or {}
     if not config.get("data"):
-        return None
+        return {}
     try:
         source = open_source(
             config["data"],
@@ -69,9 +68,15 @@ def training_short_side(ckpt: dict) -> int | None:
             flow_root=config.get("flow_root"),
             subset=config.get("train_subset"),
         )
-        return min(jpeg_size(source.video(0).read([0])[0][0]))
-    except (ValueError, OSError, KeyError, IndexError):
-        return None
+    except (ValueError, OSError, KeyError):
+        return {}
+    return data_info(source)
+
+
+def training_short_side(ckpt: dict) -> int | None:
+    """Short side of the frames (or flow) the checkpoint was trained on, when known."""
+    side = training_data_info(ckpt).get("short_side")
+    return int(side) if side else None
 
 
 def _encode(image: np.ndarray, quality: int) -> bytes:
@@ -173,10 +178,11 @@ class Predictor:
         self.precision = precision
         self.labels: list[str] = list(ckpt["labels"])
         self.modality: str = ckpt["modality"]
-        found = None if short_side else training_short_side(ckpt)
+        info = training_data_info(ckpt)
+        found = None if short_side else info.get("short_side")
         self.short_side = short_side or found or DEFAULT_SHORT_SIDE
         self.short_side_origin = "given" if short_side else "training data" if found else "default"
-        flow_info = (ckpt.get("data_info") or {}).get("flow") or {}
+        flow_info = info.get("flow") or {}
         params = flow_info.get("params")
         try:
             tvl1 = TVL1Params(**params) if isinstance(params, dict) else None
