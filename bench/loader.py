@@ -2,9 +2,11 @@
 
 * seed: the 3D-ResNets seed's way - PIL images opened from frame folders one by one, per-frame PIL
   crop/resize/flip, ToTensor + Normalize, through a ``torch.utils.data.DataLoader``;
-* torch: ``build_loader(backend="torch")`` on shards (OpenCV decode in DataLoader workers);
-* dali: ``build_loader(backend="dali")`` on shards (parallel external source + DALI decode/augment;
-  ``--device-id`` decodes with nvJPEG on that GPU).
+* torch: ``build_loader(backend="torch")`` on shards (libjpeg-turbo decode, OpenCV resize in DataLoader
+  workers);
+* dali: ``build_loader(backend="dali")`` on shards (parallel external source; on the CPU its workers
+  decode with libjpeg-turbo and DALI flips/normalises, ``--dali-decoder dali`` decodes and resizes in
+  DALI instead; ``--device-id`` decodes with nvJPEG on that GPU).
 
 All three use the same worker count and the same sampling (random temporal crop, RandomResizedCrop,
 flip). The data is synthetic: textured 320x240 frames (UCF101's size) written as JPEG folders in the
@@ -188,6 +190,12 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--dali-threads", type=int, default=2)
     p.add_argument("--device-id", type=int, default=None, help="GPU for DALI's mixed decoder")
+    p.add_argument(
+        "--dali-decoder",
+        choices=["dali", "opencv"],
+        default=None,
+        help="DALI's own decoder or its Python workers' (default: dali on a GPU, opencv on the CPU)",
+    )
     p.add_argument("--modalities", default="rgb,flow")
     p.add_argument("--model", default="r3d18", help="model whose AMP train step DALI must outpace (GPU only)")
     p.add_argument("--workdir", type=Path, default=None)
@@ -222,14 +230,24 @@ def main() -> None:
             ),
             "vr torch": lambda m=modality: build_loader(shards, m, backend="torch", **common),
             "vr dali": lambda m=modality: build_loader(
-                shards, m, backend="dali", device_id=args.device_id, num_threads=args.dali_threads, **common
+                shards,
+                m,
+                backend="dali",
+                device_id=args.device_id,
+                num_threads=args.dali_threads,
+                dali_decoder=args.dali_decoder,
+                **common,
             ),
         }
+        if args.device_id is None and args.dali_decoder is None:  # why the CPU default is opencv
+            makers["vr dali, dali decoder"] = lambda m=modality: build_loader(
+                shards, m, backend="dali", num_threads=args.dali_threads, dali_decoder="dali", **common
+            )
         rates = compare(makers, args.batches, args.rounds)
         base = rates["seed (PIL folders)"]
         print(f"\n{modality}:")
         for name, rate in rates.items():
-            print(f"  {name:<20} {rate:8.1f} clips/s   x{rate / base:.2f} vs seed")
+            print(f"  {name:<22} {rate:8.1f} clips/s   x{rate / base:.2f} vs seed")
         print(f"  dali / torch: x{rates['vr dali'] / rates['vr torch']:.2f}")
         if args.device_id is not None:
             step = train_step_rate(args.model, modality, args, torch.device("cuda", args.device_id))

@@ -11,6 +11,7 @@ import torch
 from test_pipelines_data import SIZE, flow_frames, frame_index, jpg, make_folders, make_shards, rgb_frame
 
 from vr.pipelines import SourceError, build_loader
+from vr.pipelines.decode import decode_clip
 from vr.pipelines.normalize import mean_std
 from vr.pipelines.read import RawClip
 from vr.pipelines.sampling import (
@@ -29,7 +30,6 @@ from vr.pipelines.sampling import (
     temporal_uniform,
     three_crop_boxes,
 )
-from vr.pipelines.torch_loader import decode_clip
 
 VIDEOS = [(f"vid{i}", i % 3, 6 + 3 * i) for i in range(7)]  # 6..24 frames
 
@@ -236,20 +236,21 @@ def test_train_clips_read_back_in_order_and_are_deterministic(shards):
 
 def test_corrupt_samples_are_skipped_and_counted(tmp_path, caplog):
     videos = [*VIDEOS[:5], ("empty", 0, 0)]
-    folder = make_shards(tmp_path, videos, per_shard=2, corrupt={"vid1": "truncate", "vid3": "garbage"})
+    corrupt = {"vid1": "truncate", "vid3": "garbage", "vid4": "damage"}
+    folder = make_shards(tmp_path, videos, per_shard=2, corrupt=corrupt)
     loader = build_loader(
         folder, mode="eval", clip_len=16, size=8, batch_size=2, backend="torch", num_workers=0
     )
     with caplog.at_level("WARNING", logger="vr.pipelines"):
         ids = [v for b in loader for v in b["video_id"]]
-    assert ids == ["vid0", "vid2", "vid4"] and len(loader) == 3
+    assert ids == ["vid0", "vid2"] and len(loader) == 3
     skipped = dict(loader.skipped)
-    assert sorted(skipped) == ["empty", "vid1", "vid3"]
-    assert "corrupt JPEG" in skipped["vid1"] and "corrupt JPEG" in skipped["vid3"]
+    assert sorted(skipped) == ["empty", "vid1", "vid3", "vid4"]
+    assert all("corrupt JPEG" in skipped[v] for v in corrupt)  # vid4: headers fine, scan data not
     assert skipped["empty"] == "no rgb frames"
-    assert sum("skipped 3 bad sample(s)" in r.message for r in caplog.records) == 1
+    assert sum("skipped 4 bad sample(s)" in r.message for r in caplog.records) == 1
     list(loader)  # the next epoch reports again, once
-    assert sum("skipped 3 bad sample(s)" in r.message for r in caplog.records) == 2
+    assert sum("skipped 4 bad sample(s)" in r.message for r in caplog.records) == 2
 
 
 def test_eval_multiclip_multicrop_and_dtype(shards):

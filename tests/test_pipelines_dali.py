@@ -24,12 +24,12 @@ def shards(tmp_path_factory):
     return make_shards(tmp_path_factory.mktemp("shards"), VIDEO_MIX, per_shard=3)
 
 
-def both(shards, dali_workers=0, **kw):
+def both(shards, dali_workers=0, decoder=None, **kw):
     """The same loader in both backends (torch in-process, DALI with ``dali_workers`` Python workers)."""
     kw = {"clip_len": 8, "size": 16, "batch_size": 4, "seed": 5, **kw}
     return (
         build_loader(shards, backend="torch", num_workers=0, **kw),
-        build_loader(shards, backend="dali", num_workers=dali_workers, **kw),
+        build_loader(shards, backend="dali", num_workers=dali_workers, dali_decoder=decoder, **kw),
     )
 
 
@@ -42,9 +42,13 @@ def assert_same(torch_batches, dali_batches, modality):
         assert (a["clip"] - b["clip"]).abs().max() <= TOL[modality]
 
 
+@pytest.mark.parametrize("decoder", ["dali", "opencv"])
 @pytest.mark.parametrize("modality", ["rgb", "flow"])
-def test_dali_matches_torch_in_training(shards, modality):
-    torch_loader, dali_loader = both(shards, modality=modality, dali_workers=2, train_crop="random")
+def test_dali_matches_torch_in_training(shards, modality, decoder):
+    torch_loader, dali_loader = both(
+        shards, modality=modality, dali_workers=2, decoder=decoder, train_crop="random"
+    )
+    assert dali_loader.callback.decoder == decoder
     assert len(torch_loader) == len(dali_loader) == 2
     for _ in range(2):  # two epochs: different order and clips, still the same in both backends
         assert_same(list(torch_loader), list(dali_loader), modality)
@@ -56,8 +60,9 @@ def test_dali_matches_torch_in_training(shards, modality):
     assert flips == {True, False}
 
 
-def test_dali_matches_torch_in_multiclip_eval(shards):
-    torch_loader, dali_loader = both(shards, mode="eval", n_clips=2, n_crops=3, batch_size=6)
+@pytest.mark.parametrize("decoder", ["dali", "opencv"])
+def test_dali_matches_torch_in_multiclip_eval(shards, decoder):
+    torch_loader, dali_loader = both(shards, mode="eval", n_clips=2, n_crops=3, batch_size=6, decoder=decoder)
     tb, db = list(torch_loader), list(dali_loader)
     assert_same(tb, db, "rgb")
     mean, std = 0.4345 * 255, 0.2768 * 255
@@ -67,10 +72,18 @@ def test_dali_matches_torch_in_multiclip_eval(shards):
     assert starts == [1, 1 + VIDEO_MIX[1][2] - 8]  # first and last possible 8-frame start
 
 
-def test_dali_skips_corrupt_samples_and_keeps_last_partial_batch(tmp_path):
+@pytest.mark.parametrize("decoder", ["dali", "opencv"])
+def test_dali_skips_corrupt_samples_and_keeps_last_partial_batch(tmp_path, decoder):
     folder = make_shards(tmp_path, VIDEO_MIX, per_shard=3, corrupt={"a.1": "truncate", "c": "garbage"})
     loader = build_loader(
-        folder, mode="eval", clip_len=32, size=8, batch_size=3, backend="dali", num_workers=0
+        folder,
+        mode="eval",
+        clip_len=32,
+        size=8,
+        batch_size=3,
+        backend="dali",
+        num_workers=0,
+        dali_decoder=decoder,
     )
     assert len(loader) == 3
     batches = list(loader)

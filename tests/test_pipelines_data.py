@@ -77,6 +77,19 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
+def spoil(data: bytes, how: str) -> bytes:
+    """``data`` cut in half ("truncate"), replaced ("garbage") or with scrambled scan data ("damage")."""
+    if how == "truncate":
+        return data[: len(data) // 2]
+    if how == "garbage":
+        return b"garbage" * 20
+    sos = data.index(b"\xff\xda")
+    start = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
+    mid = (start + len(data) - 2) // 2
+    scrambled = bytes(b ^ 0xA5 for b in data[mid : mid + 8]).replace(b"\xff", b"\xfe")
+    return data[:mid] + scrambled + data[mid + 8 :]
+
+
 def make_shards(
     out: Path,
     videos: list[tuple[str, int, int]],
@@ -87,7 +100,8 @@ def make_shards(
 ) -> Path:
     """Write ``videos`` (id, label_index, n_frames) as shards + index.json in ``out``.
 
-    ``corrupt`` maps a video id to "truncate" (frame 2 cut in half) or "garbage" (frame 2 not a JPEG).
+    ``corrupt`` maps a video id to "truncate" (frame 2 cut in half), "garbage" (frame 2 not a JPEG) or
+    "damage" (frame 2's entropy-coded data scrambled, its headers intact).
     """
     corrupt = corrupt or {}
     labels = labels or [f"class{i}" for i in range(max(v[1] for v in videos) + 1)]
@@ -117,13 +131,13 @@ def make_shards(
                 for i in range(1, n_rgb + 1):
                     data = jpg(rgb_frame(i))
                     if i == 2 and vid in corrupt:
-                        data = data[: len(data) // 2] if corrupt[vid] == "truncate" else b"garbage" * 20
+                        data = spoil(data, corrupt[vid])
                     _add(tar, f"{key}.rgb_{i:05d}.jpg", data)
                 for i in range(1, n_flow + 1):
                     x, y = flow_frames(i)
                     xd = jpg(x)
                     if i == 2 and vid in corrupt:
-                        xd = xd[: len(xd) // 2] if corrupt[vid] == "truncate" else b"garbage" * 20
+                        xd = spoil(xd, corrupt[vid])
                     _add(tar, f"{key}.flow_x_{i:05d}.jpg", xd)
                     _add(tar, f"{key}.flow_y_{i:05d}.jpg", jpg(y))
                 n_frames_total += n_rgb

@@ -75,6 +75,7 @@ def build_loader(
     device_id: int | None = None,
     num_threads: int = 2,
     prefetch: int = 2,
+    dali_decoder: str | None = None,
 ) -> ClipLoaderBase:
     """A loader of ``(N, C, T, size, size)`` clips; iterate it once per epoch.
 
@@ -86,8 +87,10 @@ def build_loader(
     shuffled by ``seed`` and epoch. ``mode="eval"``: ``n_clips x n_crops`` clips per video (uniform
     clips, centre or 3 crops), in order. ``even_ranks`` (training only): every rank's epoch has the
     smallest rank's number of videos (a random subset each epoch), so DDP ranks run the same number of
-    steps. ``device_id`` (DALI only): the GPU to decode on (nvJPEG) and
-    deliver to; None decodes on the CPU. Each batch is a dict, see :mod:`vr.pipelines.loader_base`.
+    steps. ``device_id`` (DALI only): the GPU to decode on (nvJPEG) and deliver to; None decodes on the
+    CPU. ``dali_decoder`` (DALI only): ``dali`` (DALI's decoder) or ``opencv`` (its Python workers
+    decode); None: ``dali`` on a GPU, ``opencv`` on the CPU. Each batch is a dict, see
+    :mod:`vr.pipelines.loader_base`.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -128,4 +131,4 @@ def build_loader(
         return TorchClipLoader(**common)
     from vr.pipelines.dali_loader import DaliClipLoader
 
-    return DaliClipLoader(**common, device_id=device_id, num_threads=num_threads)
+    return DaliClipLoader(**common, device_id=device_id, num_threads=num_threads, decoder=dali_decoder)

@@ -3,10 +3,18 @@
 :class:`ClipSource` is the per-sample callback (``batch=False``) that DALI runs in ``num_workers`` Python
 worker processes: it maps ``SampleInfo.idx_in_epoch`` through the seeded epoch order to an item, reads the
 item's encoded frames (:func:`~vr.pipelines.read.read_clip`) and returns them with the crop box, the flip
-and the normalisation parameters. The graph decodes only the box (``fn.decoders.image_slice``, ``mixed``
-= nvJPEG on a GPU, ``cpu`` otherwise), stacks the frames into a sequence, resizes it (linear, no
-antialiasing, as OpenCV's INTER_LINEAR; Flow's x and y sequences apart, joined once small) and runs
-``crop_mirror_normalize`` (flip, mean/std) to ``(C, T, H, W)``.
+and the normalisation parameters. Two decoders:
+
+* ``dali`` (the default on a GPU): the graph decodes only the box (``fn.decoders.image_slice``,
+  ``mixed`` = nvJPEG on a GPU, ``cpu`` = libjpeg-turbo otherwise), stacks the frames into a sequence,
+  resizes it (linear, no antialiasing, as OpenCV's INTER_LINEAR; Flow's x and y sequences apart, joined
+  once small);
+* ``opencv`` (the default on the CPU): the Python workers decode, crop and resize with OpenCV
+  (:func:`~vr.pipelines.decode.decode_pixels`, as the torch backend) and hand DALI small ``uint8``
+  clips. DALI's CPU resize costs about 0.6 ms per 112x112 frame, six times OpenCV's, which made the
+  ``dali`` decoder the slowest CPU loader (``bench/loader.py``).
+
+Both end in ``crop_mirror_normalize`` (flip, mean/std) to ``(C, T, H, W)``.
 
 Per-sample mode needs full batches, so the epoch is padded to whole batches with placeholder samples
 (``valid = 0``), which the loader drops, as it drops bad samples (their reason rides in the id field).
@@ -21,12 +29,14 @@ import cv2
 import numpy as np
 import torch
 
+from vr.pipelines.decode import CORRUPT, decode_pixels
 from vr.pipelines.loader_base import ClipLoaderBase
 from vr.pipelines.read import RawClip, Skip, read_clip
 from vr.pipelines.sampling import Box, ClipSpec, SamplingConfig, epoch_order
 
 ID_BYTES = 256  # video ids (and skip reasons) ride as fixed-width UTF-8; longer ones are cut
 _OUTPUTS = ("clip", "meta", "id")
+DECODERS = ("dali", "opencv")
 
 
 class ClipSource:
@@ -43,8 +53,11 @@ class ClipSource:
         mean,
         std,
         n_items: int,
+        decoder: str = "dali",
     ):
-        self.source, self.config, self.seed = source, config, seed
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+        self.source, self.config, self.seed, self.decoder = source, config, seed, decoder
         self.start_epoch, self.mean, self.std = start_epoch, tuple(mean), tuple(std)
         self.n_total, self.n = len(source) * config.views, n_items
         self.n_batches = self.n // batch_size if drop_last else -(-self.n // batch_size)
@@ -58,6 +71,9 @@ class ClipSource:
 
     @property
     def num_outputs(self) -> int:
+        """Encoded frames (``dali``: one per JPEG) or one decoded clip (``opencv``), then 3 more."""
+        if self.decoder == "opencv":
+            return 4
         return self.config.clip_len * (2 if self.flow else 1) + 3
 
     def __getstate__(self) -> dict:
@@ -84,24 +100,31 @@ class ClipSource:
     def __call__(self, info) -> tuple:
         if info.idx_in_epoch >= self.padded:
             raise StopIteration
-        epoch = self.start_epoch + info.epoch_idx
-        valid = 0
         if info.idx_in_epoch >= self.n:
-            raw = self._placeholder(-1, "")
-        else:
-            item = self._item(epoch, info.idx_in_epoch)
-            got = read_clip(self.source, self.config, self.seed, epoch, item)
-            if isinstance(got, Skip):
-                raw = self._placeholder(item, f"{got.video_id}\t{got.reason}")
-            else:
-                raw, valid = got, 1
-        return self._outputs(raw, valid)
+            return self._outputs(self._placeholder(-1, ""), 0)
+        epoch = self.start_epoch + info.epoch_idx
+        item = self._item(epoch, info.idx_in_epoch)
+        got = read_clip(self.source, self.config, self.seed, epoch, item)
+        pixels = None
+        if self.decoder == "opencv" and not isinstance(got, Skip):
+            pixels = decode_pixels(got, self.source.modality)
+            if pixels is None:
+                got = Skip(item, got.video_id, CORRUPT)
+        if isinstance(got, Skip):
+            return self._outputs(self._placeholder(item, f"{got.video_id}\t{got.reason}"), 0)
+        return self._outputs(got, 1, pixels)
 
-    def _outputs(self, raw: RawClip, valid: int) -> tuple:
+    def _outputs(self, raw: RawClip, valid: int, pixels: np.ndarray | None = None) -> tuple:
         box, flip = raw.spec.box, raw.spec.flip
-        frames = [np.frombuffer(data, np.uint8) for frame in raw.frames for data in frame]
-        if self.flow:  # x images first, then y
-            frames = frames[0::2] + frames[1::2]
+        if self.decoder == "opencv":
+            if pixels is None:  # a placeholder: any pixels of the clip's shape
+                size, channels = raw.spec.size, 2 if self.flow else 3
+                pixels = np.zeros((self.config.clip_len, size, size, channels), np.uint8)
+            frames = [pixels]
+        else:
+            frames = [np.frombuffer(data, np.uint8) for frame in raw.frames for data in frame]
+            if self.flow:  # x images first, then y
+                frames = frames[0::2] + frames[1::2]
         mean, std = list(self.mean), list(self.std)
         if self.flow and flip:  # (255 - x - m) / s == (x - (255 - m)) / -s
             mean[0], std[0] = 255.0 - mean[0], -std[0]
@@ -146,7 +169,11 @@ def _clip_graph(callback: ClipSource, parallel: bool, decode_device: str, prefet
         seq = fn.stack(*[decode(e, image_type) for e in encoded], axis=0, axis_name="F")
         return fn.resize(seq, size=[size, size], interp_type=types.INTERP_LINEAR, antialias=False)
 
-    if callback.flow:  # few, large operators: x and y sequences joined only once they are small
+    if callback.decoder == "opencv":  # decoded, cropped and resized in the worker
+        seq = fn.reshape(outs[0], layout="FHWC")
+        if decode_device == "mixed":
+            seq = seq.gpu()
+    elif callback.flow:  # few, large operators: x and y sequences joined only once they are small
         seq = fn.cat(sequence(outs[:t], types.GRAY), sequence(outs[t : 2 * t], types.GRAY), axis=3)
     else:
         seq = sequence(outs[:t], types.RGB)
@@ -157,7 +184,11 @@ def _clip_graph(callback: ClipSource, parallel: bool, decode_device: str, prefet
 
 
 class DaliClipLoader(ClipLoaderBase):
-    """Clips through a DALI pipeline; ``device_id=None`` runs on the CPU, else on that GPU (nvJPEG)."""
+    """Clips through a DALI pipeline; ``device_id=None`` runs on the CPU, else on that GPU (nvJPEG).
+
+    ``decoder``: ``dali`` (DALI decodes: nvJPEG on a GPU) or ``opencv`` (the Python workers decode);
+    None picks ``dali`` on a GPU and ``opencv`` on the CPU, the faster of the two there.
+    """
 
     backend = "dali"
 
@@ -178,6 +209,7 @@ class DaliClipLoader(ClipLoaderBase):
         device_id: int | None = None,
         num_threads: int = 2,
         prefetch: int = 2,
+        decoder: str | None = None,
     ):
         from nvidia.dali import pipeline_def
         from nvidia.dali.plugin.pytorch import DALIGenericIterator
@@ -185,8 +217,10 @@ class DaliClipLoader(ClipLoaderBase):
         super().__init__(source, config, batch_size, dtype, n_items)
         if shuffle != (config.mode == "train"):
             raise ValueError("the DALI backend shuffles exactly in train mode")
+        if decoder is None:
+            decoder = "opencv" if device_id is None else "dali"
         self.callback = ClipSource(
-            source, config, seed, batch_size, drop_last, start_epoch, mean, std, n_items
+            source, config, seed, batch_size, drop_last, start_epoch, mean, std, n_items, decoder
         )
         if self.callback.n_batches == 0:
             raise ValueError(f"{self.callback.n} clips make no full batch of {batch_size} with drop_last")

@@ -6,44 +6,16 @@ epoch and the item only: the worker count changes speed, never the batches.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import cv2
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from vr.pipelines.decode import CORRUPT, decode_clip
 from vr.pipelines.loader_base import ClipLoaderBase
-from vr.pipelines.read import RawClip, Skip, read_clip
+from vr.pipelines.read import Skip, read_clip
 from vr.pipelines.sampling import SamplingConfig, epoch_order
-
-
-def decode_clip(
-    raw: RawClip, modality: str, mean: Sequence[float], std: Sequence[float]
-) -> torch.Tensor | None:
-    """Decode, crop, resize (INTER_LINEAR), flip, normalise: ``(C, T, size, size)`` float32, or None."""
-    spec, box = raw.spec, raw.spec.box
-    flag = cv2.IMREAD_COLOR if modality == "rgb" else cv2.IMREAD_GRAYSCALE
-    out = np.empty((3 if modality == "rgb" else 2, len(raw.frames), spec.size, spec.size), np.uint8)
-    for t, frame in enumerate(raw.frames):
-        for c, data in enumerate(frame):
-            img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
-            if img is None:
-                return None
-            img = cv2.resize(
-                img[box.y : box.y + box.h, box.x : box.x + box.w],
-                (spec.size, spec.size),
-                interpolation=cv2.INTER_LINEAR,
-            )
-            if spec.flip:
-                img = cv2.flip(img, 1)
-            if modality == "rgb":
-                out[:, t] = img.transpose(2, 0, 1)[::-1]  # HWC BGR -> CHW RGB
-            else:
-                out[c, t] = 255 - img if spec.flip and c == 0 else img
-    clip = torch.from_numpy(out).float()
-    shape = (-1, 1, 1, 1)
-    return clip.sub_(torch.tensor(mean).view(shape)).div_(torch.tensor(std).view(shape))
 
 
 class ClipDataset(Dataset):
@@ -63,7 +35,7 @@ class ClipDataset(Dataset):
             return raw
         clip = decode_clip(raw, self.source.modality, self.mean, self.std)
         if clip is None:
-            return Skip(item, raw.video_id, "corrupt JPEG: OpenCV could not decode it")
+            return Skip(item, raw.video_id, CORRUPT)
         return clip, raw.label, raw.video_id, raw.item
 
 

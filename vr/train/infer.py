@@ -4,7 +4,7 @@ The clips go through the loaders' own code, so a checkpoint sees at inference wh
 frames are decoded with ffmpeg at the training data's short side, encoded as the JPEGs the preprocessing
 writes (RGB frames; flow quantised like ``flow-tvl1`` then JPEG'd at its quality), and turned into clips
 by :mod:`vr.pipelines.sampling` (uniform clips, centre or 3 crops) and the torch loader's
-:func:`~vr.pipelines.torch_loader.decode_clip` (crop, resize, mean/std of :mod:`vr.pipelines.normalize`).
+:func:`~vr.pipelines.decode.decode_clip` (crop, resize, mean/std of :mod:`vr.pipelines.normalize`).
 A Flow clip of a video is therefore identical to the loader's clip of that video's ``flow-tvl1`` output.
 Scores are the softmax averaged over the clips, as in ``vr eval --mode video``.
 """
@@ -21,10 +21,10 @@ import cv2
 import numpy as np
 import torch
 
+from vr.pipelines.decode import decode_clip
 from vr.pipelines.normalize import mean_std
 from vr.pipelines.read import RawClip
 from vr.pipelines.sampling import SamplingConfig, clip_spec
-from vr.pipelines.torch_loader import decode_clip
 from vr.preprocess.flow_engines import TVL1Params, get_engine
 from vr.preprocess.flow_io import DEFAULT_BOUND, DEFAULT_JPEG_QUALITY, quantize
 from vr.preprocess.probe import VideoError
