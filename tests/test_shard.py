@@ -98,13 +98,13 @@ def shard_bytes(out: Path) -> dict[str, bytes]:
 
 def test_round_trip_webdataset_same_bytes_same_order(data):
     out = data["tmp"] / "out"
-    result = build(data, out, flow=data["flow"], options={"modality": "both"})
+    result = build(data, out, flow=data["flow"], options={"modality": "both", "shuffle": False})
     assert result.n_samples == 7 and result.n_shards == 3 and not result.rejected
     index = read_index(out)
     urls = [str(out / s["name"]) for s in index["shards"]]
     samples = list(wds.WebDataset(urls, shardshuffle=False, empty_check=False))
     by_id = {r.id: r for r in data["records"]}
-    assert [s["__key__"] for s in samples] == sorted(by_id)
+    assert [s["__key__"] for s in samples] == sorted(by_id)  # --no-shuffle: id order
     for sample in samples:
         rec = by_id[sample["__key__"]]
         meta = json.loads(sample["json"])
@@ -175,7 +175,7 @@ def test_flow_only_needs_no_frames(data):
 
 def test_tar_lists_members(data):
     out = data["tmp"] / "out"
-    build(data, out, options={"max_count": None})
+    build(data, out, options={"max_count": None, "shuffle": False})
     (shard,) = out.glob("*.tar")
     listed = subprocess.run(
         ["tar", "-tf", str(shard)], capture_output=True, text=True, check=True
@@ -320,9 +320,9 @@ def test_kill_and_resume_gives_identical_shards(tmp_path):
 
 
 def test_reproducible_and_seeded_shuffle(data):
-    outs = {name: data["tmp"] / name for name in ("a", "b", "s1", "s1b", "s2")}
-    build(data, outs["a"])
-    build(data, outs["b"], jobs=2)
+    outs = {name: data["tmp"] / name for name in ("a", "b", "s0", "s1", "s1b", "s2")}
+    build(data, outs["a"], options={"shuffle": False})
+    build(data, outs["b"], jobs=2, options={"shuffle": False})
     assert shard_bytes(outs["a"]) == shard_bytes(outs["b"])
     for name, seed in (("s1", 1), ("s1b", 1), ("s2", 2)):
         build(data, outs[name], options={"shuffle": True, "seed": seed})
@@ -334,6 +334,8 @@ def test_reproducible_and_seeded_shuffle(data):
 
     assert sorted(order(outs["s1"])) == order(outs["a"]) == sorted(order(outs["s2"]))
     assert order(outs["s1"]) != order(outs["s2"]) and order(outs["s1"]) != order(outs["a"])
+    build(data, outs["s0"])  # the default: shuffled with seed 0, so shards mix the classes
+    assert order(outs["s0"]) != order(outs["a"]) and sorted(order(outs["s0"])) == order(outs["a"])
 
 
 def test_bad_inputs_are_reported_and_left_out(data):

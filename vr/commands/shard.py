@@ -57,7 +57,13 @@ _DIR = click.Path(exists=True, file_okay=False)
 @click.option("--prefix", help="Shard name prefix [default: the subset].")
 @click.option("--max-size", type=_SizeType(), default="1GB", show_default=True, help="Shard bytes at most.")
 @click.option("--max-count", type=click.IntRange(min=1), help="Samples per shard at most.")
-@click.option("--shuffle", is_flag=True, help="Seeded shuffle of the sample order (default: sorted by id).")
+@click.option(
+    "--shuffle/--no-shuffle",
+    default=True,
+    show_default=True,
+    help="Seeded shuffle of the sample order, so that every shard, and so every DDP rank's share, mixes the "
+    "classes (ids sort by class in most datasets); --no-shuffle keeps id order.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Shards at once.")
 @click.option("--allow-unmarked", is_flag=True, help="Accept folders without a completion marker.")

@@ -52,7 +52,7 @@ class ShardOptions:
     prefix: str | None = None
     max_size: int | None = 10**9
     max_count: int | None = None
-    shuffle: bool = False
+    shuffle: bool = True
     seed: int = 0
     allow_unmarked: bool = False
     check_decode: bool = False
