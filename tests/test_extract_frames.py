@@ -282,7 +282,9 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
         time.sleep(0.005)
     os.killpg(proc.pid, signal.SIGKILL)  # the whole job: the CLI and its ffmpeg
     proc.wait()
-    complete = [f for f in (out / "c").iterdir() if layout.is_complete(f)]
+    final = [f for f in (out / "c").iterdir() if not f.name.startswith(layout.TMP_PREFIX)]
+    complete = [f for f in final if layout.is_complete(f)]
+    assert complete == final  # a video's own folder appears only once complete (temps are hidden)
     assert 0 < len(complete) < 6, "the run was not interrupted mid-way"
     for folder in complete:  # what looks complete is complete
         assert layout.count_images(folder) == layout.read_marker(folder)["n_frames"] == 100
