@@ -2,9 +2,9 @@
 
 torch.compile: every family is captured as ONE graph (``fullgraph=True``) with ``backend="aot_eager"``
 (dynamo capture plus AOT autograd's forward/backward graphs, no code generation), eval output and training
-gradients compared with eager. Inductor's C++ code generation is too slow for a 2-core CI machine
-(measured cold on a shared machine: R3D-18 eval forward 50 s, plus 75 s for a training step; DenseNet
-124 s for both), so inductor runs the eval forward of one representative family only.
+gradients compared with eager. Inductor (generated C++ kernels) compiles the eval forward of every
+family: about 145 s for all eight with a cold cache on 2 cores. Its training step is left out (75 s
+more for R3D-18 alone); a one-off check gave gradients within 2.7e-3 of eager for every family.
 """
 
 from __future__ import annotations
@@ -181,9 +181,10 @@ def test_torch_compile_graph_and_autograd_match_eager(name):
 
 
 @pytest.mark.slow
-def test_torch_compile_inductor_matches_eager():
-    torch._dynamo.reset()
-    model, x = _model_and_clip("r3d18")
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_torch_compile_inductor_matches_eager(name):
+    torch._dynamo.reset()  # else dynamo's recompile limit silently falls back to eager after a few models
+    model, x = _model_and_clip(name)
     model.eval()
     compiled = torch.compile(model, fullgraph=True)  # inductor: generated C++ kernels
     with torch.no_grad():
