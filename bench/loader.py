@@ -192,9 +192,9 @@ def main() -> None:
     p.add_argument("--device-id", type=int, default=None, help="GPU for DALI's mixed decoder")
     p.add_argument(
         "--dali-decoder",
-        choices=["dali", "opencv"],
+        choices=["dali", "workers"],
         default=None,
-        help="DALI's own decoder or its Python workers' (default: dali on a GPU, opencv on the CPU)",
+        help="DALI's own decoder or its Python workers' (default: dali on a GPU, workers on the CPU)",
     )
     p.add_argument("--modalities", default="rgb,flow")
     p.add_argument("--model", default="r3d18", help="model whose AMP train step DALI must outpace (GPU only)")
@@ -239,7 +239,7 @@ def main() -> None:
                 **common,
             ),
         }
-        if args.device_id is None and args.dali_decoder is None:  # why the CPU default is opencv
+        if args.device_id is None and args.dali_decoder is None:  # why the CPU default is workers
             makers["vr dali, dali decoder"] = lambda m=modality: build_loader(
                 shards, m, backend="dali", num_threads=args.dali_threads, dali_decoder="dali", **common
             )

@@ -42,7 +42,7 @@ def assert_same(torch_batches, dali_batches, modality):
         assert (a["clip"] - b["clip"]).abs().max() <= TOL[modality]
 
 
-@pytest.mark.parametrize("decoder", ["dali", "opencv"])
+@pytest.mark.parametrize("decoder", ["dali", "workers"])
 @pytest.mark.parametrize("modality", ["rgb", "flow"])
 def test_dali_matches_torch_in_training(shards, modality, decoder):
     torch_loader, dali_loader = both(
@@ -60,7 +60,7 @@ def test_dali_matches_torch_in_training(shards, modality, decoder):
     assert flips == {True, False}
 
 
-@pytest.mark.parametrize("decoder", ["dali", "opencv"])
+@pytest.mark.parametrize("decoder", ["dali", "workers"])
 def test_dali_matches_torch_in_multiclip_eval(shards, decoder):
     torch_loader, dali_loader = both(shards, mode="eval", n_clips=2, n_crops=3, batch_size=6, decoder=decoder)
     tb, db = list(torch_loader), list(dali_loader)
@@ -72,7 +72,7 @@ def test_dali_matches_torch_in_multiclip_eval(shards, decoder):
     assert starts == [1, 1 + VIDEO_MIX[1][2] - 8]  # first and last possible 8-frame start
 
 
-@pytest.mark.parametrize("decoder", ["dali", "opencv"])
+@pytest.mark.parametrize("decoder", ["dali", "workers"])
 def test_dali_skips_corrupt_samples_and_keeps_last_partial_batch(tmp_path, decoder):
     folder = make_shards(tmp_path, VIDEO_MIX, per_shard=3, corrupt={"a.1": "truncate", "c": "garbage"})
     loader = build_loader(

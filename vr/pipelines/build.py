@@ -88,8 +88,8 @@ def build_loader(
     clips, centre or 3 crops), in order. ``even_ranks`` (training only): every rank's epoch has the
     smallest rank's number of videos (a random subset each epoch), so DDP ranks run the same number of
     steps. ``device_id`` (DALI only): the GPU to decode on (nvJPEG) and deliver to; None decodes on the
-    CPU. ``dali_decoder`` (DALI only): ``dali`` (DALI's decoder) or ``opencv`` (its Python workers
-    decode); None: ``dali`` on a GPU, ``opencv`` on the CPU. Each batch is a dict, see
+    CPU. ``dali_decoder`` (DALI only): ``dali`` (DALI's decoder) or ``workers`` (its Python workers
+    decode); None: ``dali`` on a GPU, ``workers`` on the CPU. Each batch is a dict, see
     :mod:`vr.pipelines.loader_base`.
     """
     if backend not in BACKENDS:

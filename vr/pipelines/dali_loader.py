@@ -9,7 +9,7 @@ and the normalisation parameters. Two decoders:
   ``mixed`` = nvJPEG on a GPU, ``cpu`` = libjpeg-turbo otherwise), stacks the frames into a sequence,
   resizes it (linear, no antialiasing, as OpenCV's INTER_LINEAR; Flow's x and y sequences apart, joined
   once small);
-* ``opencv`` (the default on the CPU): the Python workers decode, crop and resize with OpenCV
+* ``workers`` (the default on the CPU): the Python workers decode (libjpeg-turbo), crop and resize (OpenCV)
   (:func:`~vr.pipelines.decode.decode_pixels`, as the torch backend) and hand DALI small ``uint8``
   clips. DALI's CPU resize costs about 0.6 ms per 112x112 frame, six times OpenCV's, which made the
   ``dali`` decoder the slowest CPU loader (``bench/loader.py``).
@@ -36,7 +36,7 @@ from vr.pipelines.sampling import Box, ClipSpec, SamplingConfig, epoch_order
 
 ID_BYTES = 256  # video ids (and skip reasons) ride as fixed-width UTF-8; longer ones are cut
 _OUTPUTS = ("clip", "meta", "id")
-DECODERS = ("dali", "opencv")
+DECODERS = ("dali", "workers")
 
 
 class ClipSource:
@@ -71,8 +71,8 @@ class ClipSource:
 
     @property
     def num_outputs(self) -> int:
-        """Encoded frames (``dali``: one per JPEG) or one decoded clip (``opencv``), then 3 more."""
-        if self.decoder == "opencv":
+        """Encoded frames (``dali``: one per JPEG) or one decoded clip (``workers``), then 3 more."""
+        if self.decoder == "workers":
             return 4
         return self.config.clip_len * (2 if self.flow else 1) + 3
 
@@ -106,7 +106,7 @@ class ClipSource:
         item = self._item(epoch, info.idx_in_epoch)
         got = read_clip(self.source, self.config, self.seed, epoch, item)
         pixels = None
-        if self.decoder == "opencv" and not isinstance(got, Skip):
+        if self.decoder == "workers" and not isinstance(got, Skip):
             pixels = decode_pixels(got, self.source.modality)
             if pixels is None:
                 got = Skip(item, got.video_id, CORRUPT)
@@ -116,7 +116,7 @@ class ClipSource:
 
     def _outputs(self, raw: RawClip, valid: int, pixels: np.ndarray | None = None) -> tuple:
         box, flip = raw.spec.box, raw.spec.flip
-        if self.decoder == "opencv":
+        if self.decoder == "workers":
             if pixels is None:  # a placeholder: any pixels of the clip's shape
                 size, channels = raw.spec.size, 2 if self.flow else 3
                 pixels = np.zeros((self.config.clip_len, size, size, channels), np.uint8)
@@ -169,7 +169,7 @@ def _clip_graph(callback: ClipSource, parallel: bool, decode_device: str, prefet
         seq = fn.stack(*[decode(e, image_type) for e in encoded], axis=0, axis_name="F")
         return fn.resize(seq, size=[size, size], interp_type=types.INTERP_LINEAR, antialias=False)
 
-    if callback.decoder == "opencv":  # decoded, cropped and resized in the worker
+    if callback.decoder == "workers":  # decoded, cropped and resized in the worker
         seq = fn.reshape(outs[0], layout="FHWC")
         if decode_device == "mixed":
             seq = seq.gpu()
@@ -186,8 +186,8 @@ def _clip_graph(callback: ClipSource, parallel: bool, decode_device: str, prefet
 class DaliClipLoader(ClipLoaderBase):
     """Clips through a DALI pipeline; ``device_id=None`` runs on the CPU, else on that GPU (nvJPEG).
 
-    ``decoder``: ``dali`` (DALI decodes: nvJPEG on a GPU) or ``opencv`` (the Python workers decode);
-    None picks ``dali`` on a GPU and ``opencv`` on the CPU, the faster of the two there.
+    ``decoder``: ``dali`` (DALI decodes: nvJPEG on a GPU) or ``workers`` (the Python workers decode);
+    None picks ``dali`` on a GPU and ``workers`` on the CPU, the faster of the two there.
     """
 
     backend = "dali"
@@ -218,7 +218,7 @@ class DaliClipLoader(ClipLoaderBase):
         if shuffle != (config.mode == "train"):
             raise ValueError("the DALI backend shuffles exactly in train mode")
         if decoder is None:
-            decoder = "opencv" if device_id is None else "dali"
+            decoder = "workers" if device_id is None else "dali"
         self.callback = ClipSource(
             source, config, seed, batch_size, drop_last, start_epoch, mean, std, n_items, decoder
         )
