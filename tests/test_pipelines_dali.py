@@ -143,9 +143,12 @@ def test_raw_video_without_gpu_needs_vp9_or_mjpeg(sample_videos, tmp_path):
 
 
 @pytest.mark.gpu
-def test_mixed_decoder_matches_torch_on_gpu(shards):
-    torch_loader = build_loader(shards, backend="torch", num_workers=0, clip_len=8, size=16, batch_size=4)
-    dali_loader = build_loader(shards, backend="dali", device_id=0, clip_len=8, size=16, batch_size=4)
+@pytest.mark.parametrize("decoder", [None, "workers"])  # None: nvJPEG (mixed); workers: CPU decode, GPU CMN
+def test_mixed_decoder_matches_torch_on_gpu(shards, decoder):
+    kw = dict(clip_len=8, size=16, batch_size=4)
+    torch_loader = build_loader(shards, backend="torch", num_workers=0, **kw)
+    dali_loader = build_loader(shards, backend="dali", device_id=0, dali_decoder=decoder, **kw)
+    assert dali_loader.callback.decoder == (decoder or "dali")
     for a, b in zip(torch_loader, dali_loader, strict=True):
         assert b["clip"].is_cuda and a["video_id"] == b["video_id"]
         assert (a["clip"] - b["clip"].cpu()).abs().max() <= 3 * TOL["rgb"]  # nvJPEG vs libjpeg-turbo
