@@ -18,7 +18,7 @@ from vr.manifests.schema import Manifest, VideoRecord
 from vr.pipelines.build import build_loader
 from vr.preprocess.flow import FlowOptions, FlowTask, flow_video
 from vr.preprocess.frames import FrameOptions, FrameTask, extract_video
-from vr.train.infer import Predictor, find_video_files, training_short_side, video_clips
+from vr.train.infer import Predictor, find_video_files, training_data_info, video_clips
 
 LABELS = [f"class{c}" for c in range(7)]
 SHORT = 32  # decoding short side (the "training data" here is preprocessed at this size)
@@ -85,9 +85,10 @@ def test_short_side_comes_from_the_training_data(video, tmp_path):
     manifest = tmp_path / "m.jsonl"
     Manifest(LABELS, [VideoRecord("v", "class0", 0, "train", "class0/v", 14)]).write(manifest)
     config = {"data": str(manifest), "frames_root": str(tmp_path / "frames"), "train_subset": "train"}
-    assert training_short_side({"modality": "rgb", "config": config}) == 40
-    assert training_short_side({"modality": "rgb", "config": {**config, "data": str(tmp_path / "x")}}) is None
-    assert training_short_side({"modality": "rgb"}) is None
+    assert training_data_info({"modality": "rgb", "config": config})["short_side"] == 40
+    missing = {"modality": "rgb", "config": {**config, "data": str(tmp_path / "x")}}
+    assert training_data_info(missing).get("short_side") is None
+    assert training_data_info({"modality": "rgb"}).get("short_side") is None
 
 
 def test_cli_infer_reports_bad_files_and_goes_on(video, tmp_path):

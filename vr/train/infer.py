@@ -73,12 +73,6 @@ def training_data_info(ckpt: dict) -> dict:
     return data_info(source)
 
 
-def training_short_side(ckpt: dict) -> int | None:
-    """Short side of the frames (or flow) the checkpoint was trained on, when known."""
-    side = training_data_info(ckpt).get("short_side")
-    return int(side) if side else None
-
-
 def _encode(image: np.ndarray, quality: int) -> bytes:
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
