@@ -20,6 +20,7 @@ import numpy as np
 
 from vr import layout
 from vr.manifests.schema import Manifest, VideoRecord
+from vr.shards import reindex_shards
 
 SIZE = 32
 # ids with characters the shard key sanitises; 6..27 frames (some shorter than a 16-frame clip)
@@ -164,6 +165,7 @@ def make_shards(
         "created_with": "tests",
     }
     (out / "index.json").write_text(json.dumps(index))
+    reindex_shards(out, progress=False)  # the member indexes `vr shard` writes itself
     return out
 
 

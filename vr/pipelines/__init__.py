@@ -6,7 +6,7 @@ backends draw the same clips (:mod:`vr.pipelines.sampling`) and yield the same b
 with DALI's video reader.
 """
 
-from vr.pipelines.build import build_loader, open_source
-from vr.pipelines.sources import FolderSource, ShardSource, SourceError
+from vr.pipelines.build import build_loader
+from vr.pipelines.sources import FolderSource, ShardSource, SourceError, open_source
 
 __all__ = ["FolderSource", "ShardSource", "SourceError", "build_loader", "open_source"]

@@ -31,10 +31,12 @@ import torch
 
 from vr.pipelines.decode import CORRUPT, decode_pixels
 from vr.pipelines.loader_base import ClipLoaderBase
-from vr.pipelines.read import RawClip, Skip, read_clip
-from vr.pipelines.sampling import Box, ClipSpec, SamplingConfig, epoch_order
+from vr.pipelines.order import EpochOrder
+from vr.pipelines.read import Fatal, RawClip, Skip, read_clip
+from vr.pipelines.sampling import Box, ClipSpec, SamplingConfig
 
-ID_BYTES = 256  # video ids (and skip reasons) ride as fixed-width UTF-8; longer ones are cut
+ID_BYTES = 1024  # video ids (and skip reasons) ride as fixed-width UTF-8; longer ones are cut
+FATAL = -1  # the "valid" flag of a sample whose storage failed: the loader raises
 _OUTPUTS = ("clip", "meta", "id")
 DECODERS = ("dali", "workers")
 
@@ -52,17 +54,18 @@ class ClipSource:
         start_epoch: int,
         mean,
         std,
-        n_items: int,
+        order: EpochOrder,
         decoder: str = "dali",
+        start_batch: int = 0,
     ):
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
         self.source, self.config, self.seed, self.decoder = source, config, seed, decoder
         self.start_epoch, self.mean, self.std = start_epoch, tuple(mean), tuple(std)
-        self.n_total, self.n = len(source) * config.views, n_items
+        self.order, self.n = order, len(order)
         self.n_batches = self.n // batch_size if drop_last else -(-self.n // batch_size)
         self.padded = self.n_batches * batch_size
-        self._order: tuple[int, np.ndarray] | None = None
+        self.skip = start_batch * batch_size  # items of the first epoch already done (resuming mid-epoch)
         self._filler: dict[str, bytes] = {}
 
     @property
@@ -76,17 +79,6 @@ class ClipSource:
             return 4
         return self.config.clip_len * (2 if self.flow else 1) + 3
 
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_order"] = None
-        return state
-
-    def _item(self, epoch: int, idx: int) -> int:
-        if self._order is None or self._order[0] != epoch:
-            order = epoch_order(self.n_total, self.seed, epoch, self.config.mode == "train")
-            self._order = (epoch, order)
-        return int(self._order[1][idx])
-
     def _placeholder(self, item: int, video_id: str) -> RawClip:
         """A tiny valid clip that fills a batch slot (padding or a skipped sample)."""
         key = "flow" if self.flow else "rgb"
@@ -98,12 +90,13 @@ class ClipSource:
         return RawClip([frame] * self.config.clip_len, spec, -1, video_id, item)
 
     def __call__(self, info) -> tuple:
-        if info.idx_in_epoch >= self.padded:
+        position = info.idx_in_epoch + (self.skip if info.epoch_idx == 0 else 0)
+        if position >= self.padded:
             raise StopIteration
-        if info.idx_in_epoch >= self.n:
+        if position >= self.n:
             return self._outputs(self._placeholder(-1, ""), 0)
         epoch = self.start_epoch + info.epoch_idx
-        item = self._item(epoch, info.idx_in_epoch)
+        item = int(self.order.items(epoch)[position])
         got = read_clip(self.source, self.config, self.seed, epoch, item)
         pixels = None
         if self.decoder == "workers" and not isinstance(got, Skip):
@@ -111,7 +104,8 @@ class ClipSource:
             if pixels is None:
                 got = Skip(item, got.video_id, CORRUPT)
         if isinstance(got, Skip):
-            return self._outputs(self._placeholder(item, f"{got.video_id}\t{got.reason}"), 0)
+            valid = FATAL if isinstance(got, Fatal) else 0
+            return self._outputs(self._placeholder(item, f"{got.video_id}\t{got.reason}"), valid)
         return self._outputs(got, 1, pixels)
 
     def _outputs(self, raw: RawClip, valid: int, pixels: np.ndarray | None = None) -> tuple:
@@ -202,10 +196,10 @@ class DaliClipLoader(ClipLoaderBase):
         std,
         dtype: torch.dtype,
         num_workers: int,
-        shuffle: bool,
+        order: EpochOrder,
         drop_last: bool,
         start_epoch: int,
-        n_items: int,
+        start_batch: int = 0,
         device_id: int | None = None,
         num_threads: int = 2,
         prefetch: int = 2,
@@ -214,13 +208,11 @@ class DaliClipLoader(ClipLoaderBase):
         from nvidia.dali import pipeline_def
         from nvidia.dali.plugin.pytorch import DALIGenericIterator
 
-        super().__init__(source, config, batch_size, dtype, n_items)
-        if shuffle != (config.mode == "train"):
-            raise ValueError("the DALI backend shuffles exactly in train mode")
+        super().__init__(source, config, batch_size, dtype, order)
         if decoder is None:
             decoder = "workers" if device_id is None else "dali"
         self.callback = ClipSource(
-            source, config, seed, batch_size, drop_last, start_epoch, mean, std, n_items, decoder
+            source, config, seed, batch_size, drop_last, start_epoch, mean, std, order, decoder, start_batch
         )
         if self.callback.n_batches == 0:
             raise ValueError(f"{self.callback.n} clips make no full batch of {batch_size} with drop_last")
@@ -243,9 +235,11 @@ class DaliClipLoader(ClipLoaderBase):
         )
         self.iterator = DALIGenericIterator([self.pipeline], list(_OUTPUTS), auto_reset=True)
         self._unfinished = False
+        self._passes = 0
 
     def __len__(self) -> int:
-        return self.callback.n_batches
+        """Batches the next pass yields (fewer when it finishes an epoch resumed mid-way)."""
+        return self.callback.n_batches - (0 if self._passes else self.callback.skip // self.batch_size)
 
     def _batches(self) -> Iterator[dict]:
         if self._unfinished:  # the last pass stopped early: DALI cannot restart mid-epoch, so finish it
@@ -253,10 +247,15 @@ class DaliClipLoader(ClipLoaderBase):
                 while True:
                     next(self.iterator)  # not iter(): that would reset the pipeline mid-epoch
         self._unfinished = True
+        self._passes += 1
         for (out,) in self.iterator:
             meta = out["meta"].cpu()
-            label, valid, index = meta[:, 0], meta[:, 1].numpy().astype(bool), meta[:, 2]
             ids = [row.tobytes().rstrip(b"\0").decode(errors="replace") for row in out["id"].cpu().numpy()]
+            fatal = (meta[:, 1] == FATAL).nonzero()
+            if len(fatal):
+                yield {"fatal": ids[int(fatal[0])].split("\t", 1)[-1]}
+                return
+            label, valid, index = meta[:, 0], meta[:, 1].numpy().astype(bool), meta[:, 2]
             items = index.tolist()
             skipped = [
                 tuple(ids[i].split("\t", 1)) for i in range(len(ids)) if not valid[i] and items[i] >= 0

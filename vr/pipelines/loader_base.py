@@ -6,7 +6,9 @@ Every batch is a dict::
      "video_id": list[str], "index": (N,) int64 item index (video * views + view)}
 
 Bad samples are left out of their batch (so N can be below ``batch_size``); after each epoch the loader
-logs one warning with their count and keeps them in ``loader.skipped`` as ``(video_id, reason)``.
+logs one warning with their count and keeps them in ``loader.skipped`` as ``(video_id, reason)``. Storage
+that fails (a shard unreachable after retries, truncated, or not as indexed) raises
+:class:`~vr.storage.StorageError` in the process iterating the loader.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from collections.abc import Iterator
 
 import torch
 
+from vr.pipelines.order import EpochOrder
 from vr.pipelines.sampling import SamplingConfig
+from vr.storage import StorageError
 
 log = logging.getLogger("vr.pipelines")
 
@@ -24,17 +28,20 @@ log = logging.getLogger("vr.pipelines")
 class ClipLoaderBase:
     """Iterating gives one epoch of batches; each new pass is the next epoch.
 
-    ``n_items`` is the clips per epoch on this rank: videos x views, or fewer when DDP ranks are evened
-    out (the first ``n_items`` of the seeded epoch order).
+    ``order`` (:class:`~vr.pipelines.order.EpochOrder`) says which items this rank visits each epoch;
+    ``n_items`` is their number (videos x views).
     """
 
     backend = ""
 
-    def __init__(self, source, config: SamplingConfig, batch_size: int, dtype: torch.dtype, n_items: int):
+    def __init__(
+        self, source, config: SamplingConfig, batch_size: int, dtype: torch.dtype, order: EpochOrder
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.source, self.config, self.batch_size, self.dtype = source, config, batch_size, dtype
-        self.n_items = n_items
+        self.order = order
+        self.n_items = len(order)
         self.labels: list[str] = list(getattr(source, "labels", []))
         self.skipped: list[tuple[str, str]] = []
         self.epochs_done = 0
@@ -48,6 +55,9 @@ class ClipLoaderBase:
     def __iter__(self) -> Iterator[dict]:
         skipped: list[tuple[str, str]] = []
         for batch in self._batches():
+            fatal = batch.pop("fatal", None)
+            if fatal:
+                raise StorageError(fatal)
             skipped.extend(batch.pop("skipped"))
             if batch["clip"].dtype != self.dtype:
                 batch["clip"] = batch["clip"].to(self.dtype)

@@ -3,7 +3,8 @@
 Item ``i`` of an epoch is view ``i % views`` of video ``i // views``. :func:`read_clip` draws the clip's
 frame positions, reads just those JPEGs, checks them (:func:`~vr.pipelines.jpeg.jpeg_size`) and finishes
 the :class:`ClipSpec` with the frame size. Anything wrong with the sample gives a :class:`Skip` (counted
-and reported by the loader) instead of an exception, so one bad video never stops an epoch.
+and reported by the loader) instead of an exception, so one bad video never stops an epoch; storage that
+fails gives a :class:`Fatal`, which does.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 from vr.pipelines.jpeg import BadJPEG, jpeg_size
 from vr.pipelines.sampling import ClipSpec, SamplingConfig, clip_positions, clip_spec
+from vr.storage import StorageError
 
 
 @dataclass
@@ -34,8 +36,16 @@ class Skip:
     reason: str
 
 
+@dataclass
+class Fatal(Skip):
+    """An item whose storage failed (unreachable after retries, truncated, not as indexed): the epoch
+    cannot go on. It travels back from the worker like a skip; the loader raises it as a
+    :class:`~vr.storage.StorageError` in the main process."""
+
+
 def read_clip(source, config: SamplingConfig, seed: int, epoch: int, item: int) -> RawClip | Skip:
-    """Item ``item`` of epoch ``epoch`` of ``source``, or a :class:`Skip` saying why it is unusable."""
+    """Item ``item`` of epoch ``epoch`` of ``source``, or a :class:`Skip` saying why it is unusable (a
+    :class:`Fatal` when the storage itself failed)."""
     video_index, view = divmod(item, config.views)
     video_id = f"#{video_index}"
     try:
@@ -43,9 +53,13 @@ def read_clip(source, config: SamplingConfig, seed: int, epoch: int, item: int) 
         video_id = video.id
         if video.n_frames == 0:
             return Skip(item, video_id, f"no {source.modality} frames")
+        if video.label < 0 and config.mode == "train":
+            return Skip(item, video_id, "no label (an unlabelled video cannot be trained on)")
         positions = clip_positions(config, seed, epoch, video_index, view, video.n_frames)
         frames = video.read(positions)
         sizes = {jpeg_size(data) for frame in frames for data in frame}
+    except StorageError as e:
+        return Fatal(item, video_id, str(e))
     except BadJPEG as e:
         return Skip(item, video_id, f"corrupt JPEG: {e}")
     except (OSError, ValueError, KeyError) as e:

@@ -52,13 +52,6 @@ def sample_rng(seed: int, epoch: int, video: int, view: int = 0) -> np.random.Ge
     return np.random.default_rng(np.random.SeedSequence([seed, epoch, video, view]))
 
 
-def epoch_order(n: int, seed: int, epoch: int, shuffle: bool) -> np.ndarray:
-    """The order items are visited in one epoch (a seeded permutation when ``shuffle``)."""
-    if not shuffle:
-        return np.arange(n, dtype=np.int64)
-    return np.random.default_rng(np.random.SeedSequence([seed, epoch, 2**31 - 1])).permutation(n)
-
-
 # ---- temporal ---------------------------------------------------------------------------------------
 
 

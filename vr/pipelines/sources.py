@@ -1,34 +1,39 @@
-"""Where clips come from: a shard folder (``index.json`` + WebDataset tars) or a manifest + frame folders.
+"""Where clips come from: a shard folder (``index.json``, tars and their member indexes; local or at a URL)
+or a manifest + frame folders.
 
-A source lists the videos this DDP rank reads and gives random access to any frame of them, so both
-backends can read exactly the frames a :class:`~vr.pipelines.sampling.ClipSpec` asks for.
+A source is the whole dataset seen as videos ``0 .. len - 1`` (shard by shard, in index order) grouped
+into ``shard_sizes``; :mod:`vr.pipelines.order` decides which videos a DDP rank visits in an epoch and
+in which order. ``source.video(i)`` gives random access to any frame of any video, so both backends read
+exactly the frames a :class:`~vr.pipelines.sampling.ClipSpec` asks for.
 
-Shards are read by offset: the first time a process touches a shard it walks the tar headers once
-(``tarfile``, data blocks are skipped) and keeps a table of member offsets; a frame read is then one
-``seek`` + ``read``. The tars stay plain WebDataset shards (``<key>.rgb_00001.jpg`` ...), readable by
-``webdataset`` and ``tar``.
+A shard source never parses tar headers: it loads a shard's member index (a few milliseconds) the first
+time a process needs one of its videos, keeps the last few, and reads a clip's frames with one ranged
+read per sample (frames close together are coalesced), checking each member's tar header against the
+index on the way. Its start-up reads ``index.json`` only (plus one ``stat`` per local shard), so
+neither start-up nor memory grows with the number of videos.
 """
 
 from __future__ import annotations
 
 import bisect
-import json
 import os
-import re
-import tarfile
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vr import layout
 from vr.manifests.schema import Manifest, read_manifest
 from vr.provenance import describe_folders
+from vr.safepath import UnsafePathError, relative_path
+from vr.shards.format import MemberIndex, ShardIndexError, read_index, read_member_index, read_slots
+from vr.storage import StorageError, Store, is_url, open_store
 
 MODALITIES = ("rgb", "flow")
-_MEMBER_RE = re.compile(r"^(rgb|flow_x|flow_y)_(\d+)\.jpg$")
-_TABLE_CACHE = 64
+TABLE_CACHE = 16  # member indexes a process keeps; the epoch order touches a few shards at a time
 
 
 class SourceError(ValueError):
@@ -37,47 +42,22 @@ class SourceError(ValueError):
 
 @dataclass
 class Video:
-    """One video as a source sees it: metadata and where its frames are.
+    """One video as a source sees it: id, label index (-1: none), frame count, and a reader.
 
-    ``frames[i]`` locates the channel images of frame position ``i`` (one for RGB, x and y for Flow);
-    each location is ``(path, offset, size)`` with ``size < 0`` meaning "the whole file".
+    ``fetch(positions)`` returns the encoded channel images (one for RGB, x and y for Flow) of each of
+    the distinct, sorted frame ``positions``.
     """
 
     id: str
     label: int
-    frames: list[tuple[tuple[str, int, int], ...]]
-
-    @property
-    def n_frames(self) -> int:
-        return len(self.frames)
+    n_frames: int
+    fetch: Callable[[Sequence[int]], list[list[bytes]]]
 
     def read(self, positions: Sequence[int]) -> list[list[bytes]]:
-        """Encoded channel images of each frame position, in order."""
-        cache: dict[int, list[bytes]] = {}
-        handles: dict[str, Any] = {}
-        try:
-            for pos in positions:
-                if pos not in cache:
-                    cache[pos] = [_read_at(handles, loc) for loc in self.frames[pos]]
-        finally:
-            for f in handles.values():
-                f.close()
-        return [cache[p] for p in positions]
-
-
-def _read_at(handles: dict[str, Any], loc: tuple[str, int, int]) -> bytes:
-    path, offset, size = loc
-    if size < 0:
-        with open(path, "rb") as f:
-            return f.read()
-    f = handles.get(path)
-    if f is None:
-        f = handles[path] = open(path, "rb")  # noqa: SIM115 - closed by Video.read
-    f.seek(offset)
-    data = f.read(size)
-    if len(data) != size:
-        raise OSError(f"{path}: short read at byte {offset} (truncated shard?)")
-    return data
+        """Encoded channel images of each frame position, in order (repeats read once)."""
+        unique = sorted(set(positions))
+        got = dict(zip(unique, self.fetch(unique), strict=True))
+        return [got[p] for p in positions]
 
 
 def check_modality(modality: str) -> None:
@@ -88,65 +68,30 @@ def check_modality(modality: str) -> None:
 # ---- shard folders ----------------------------------------------------------------------------------
 
 
-@dataclass
-class _Sample:
-    key: str
-    meta: tuple[int, int] | None
-    rgb: dict[int, tuple[int, int]]
-    flow_x: dict[int, tuple[int, int]]
-    flow_y: dict[int, tuple[int, int]]
-
-
-def scan_shard(path: str) -> list[_Sample]:
-    """The samples of one tar shard, in order, with member offsets (headers only are read)."""
-    samples: list[_Sample] = []
-    by_key: dict[str, _Sample] = {}
-    with tarfile.open(path, "r:") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            base = member.name.rsplit("/", 1)[-1]
-            key, _, ext = base.partition(".")
-            sample = by_key.get(key)
-            if sample is None:
-                sample = by_key[key] = _Sample(key, None, {}, {}, {})
-                samples.append(sample)
-            loc = (member.offset_data, member.size)
-            if ext == "json":
-                sample.meta = loc
-                continue
-            m = _MEMBER_RE.match(ext)
-            if m:
-                getattr(sample, m.group(1))[int(m.group(2))] = loc
-    return samples
-
-
 class ShardSource:
-    """The shards of a ``vr shard`` folder that DDP rank ``rank`` reads (shards ``rank::world_size``)."""
+    """Every video of a ``vr shard`` folder: a local path or a URL (``https://``, ``s3://``, ``gs://``...).
+
+    ``storage_options`` go to ``fsspec`` for a URL; ``cache_dir`` keeps remote shards on local disk
+    (downloaded once per machine and checked against their SHA-256) instead of ranged reads.
+    """
 
     def __init__(
         self,
-        folder: str | os.PathLike,
+        folder: str | os.PathLike | Store,
         modality: str = "rgb",
-        rank: int = 0,
-        world_size: int = 1,
         subset: str | None = None,
+        storage_options: dict[str, Any] | None = None,
+        cache_dir: str | os.PathLike | None = None,
     ):
         check_modality(modality)
-        if not 0 <= rank < world_size:
-            raise SourceError(f"rank must be in [0, {world_size}), got {rank}")
-        self.folder = Path(folder)
+        self.store = open_store(folder, storage_options, cache_dir)
+        self.folder = self.store.location
         self.modality = modality
-        index_path = self.folder / "index.json"
         try:
-            index = json.loads(index_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise SourceError(f"{self.folder}: no index.json (not a `vr shard` output folder)") from None
-        except ValueError as e:
-            raise SourceError(f"{index_path}: not JSON ({e})") from None
-        if not isinstance(index, dict) or index.get("vr_shards") != 1 or "shards" not in index:
-            raise SourceError(f"{index_path}: not a vr shard index (needs vr_shards: 1 and shards)")
-        held = index.get("modality", "rgb")
+            index = read_index(self.store)
+        except ShardIndexError as e:
+            raise SourceError(str(e)) from None
+        held = index["modality"]
         if held != "both" and held != modality:
             raise SourceError(f"{self.folder}: the shards hold {held} frames only, not {modality}")
         if subset is not None and index.get("subset") != subset:
@@ -154,77 +99,125 @@ class ShardSource:
                 f"{self.folder}: the shards hold subset {index.get('subset')!r}, not {subset!r} "
                 "(shard each subset into its own folder: vr shard --subset)"
             )
-        self.labels: list[str] = list(index.get("labels", []))
+        self.labels: list[str] = list(index["labels"])
         self.preprocess: dict[str, Any] = dict(index.get("preprocess") or {})
-        shards = index["shards"]
-        missing = [s["name"] for s in shards if not (self.folder / s["name"]).is_file()]
+        self.entries: list[dict[str, Any]] = index["shards"]
+        old = [e["name"] for e in self.entries if "members" not in e]
+        if old:
+            raise SourceError(
+                f"{self.folder}: {len(old)} shard(s) have no member index (written by an older `vr shard`, "
+                f"e.g. {old[0]}); run `vr shard reindex {self.folder}` once"
+            )
+        if self.store.is_local:  # cheap here, and a clear error before any worker starts
+            self._check_local_shards()
+        for entry in self.entries:
+            self.store.expect(entry["name"], entry["bytes"], entry["sha256"])
+        self.shard_sizes = np.array([e["n_samples"] for e in self.entries], np.int64)
+        self._starts = np.concatenate([[0], np.cumsum(self.shard_sizes)]).tolist()
+        self._tables: OrderedDict[int, MemberIndex] = OrderedDict()
+
+    def _check_local_shards(self) -> None:
+        missing, wrong = [], []
+        for entry in self.entries:
+            for name in (entry["name"], entry["members"]):
+                if not self.store.exists(name):
+                    missing.append(name)
+            if entry["name"] not in missing and self.store.size(entry["name"]) != entry["bytes"]:
+                wrong.append(entry)
         if missing:
             raise SourceError(
-                f"{self.folder}: {len(missing)} shard(s) listed in index.json are missing: "
+                f"{self.folder}: {len(missing)} file(s) listed in index.json are missing: "
                 + ", ".join(missing[:5])
                 + (" ..." if len(missing) > 5 else "")
             )
-        for s in shards:
-            actual = (self.folder / s["name"]).stat().st_size
-            if "bytes" in s and actual != s["bytes"]:
-                raise SourceError(
-                    f"{self.folder / s['name']}: {actual} bytes but index.json says {s['bytes']} "
-                    "(truncated or rewritten shard; rerun `vr shard`)"
-                )
-        self.rank_sizes = [sum(int(s["n_samples"]) for s in shards[r::world_size]) for r in range(world_size)]
-        mine = shards[rank::world_size]
-        if not mine:
-            raise SourceError(f"rank {rank} of {world_size} gets no shard: only {len(shards)} shard(s)")
-        self.shards = [str(self.folder / s["name"]) for s in mine]
-        self._starts = [0]
-        for s in mine:
-            self._starts.append(self._starts[-1] + int(s["n_samples"]))
-        self._tables: OrderedDict[int, list[_Sample]] = OrderedDict()
+        if wrong:
+            e = wrong[0]
+            raise SourceError(
+                f"{self.store.describe(e['name'])}: {self.store.size(e['name'])} bytes but index.json says "
+                f"{e['bytes']} (truncated or rewritten shard; rerun `vr shard`)"
+            )
 
     def __len__(self) -> int:
         return self._starts[-1]
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_tables"] = OrderedDict()
-        return state
+        return {**self.__dict__, "_tables": OrderedDict()}
 
-    def _table(self, shard: int) -> list[_Sample]:
+    def table(self, shard: int) -> MemberIndex:
+        """The member index of shard ``shard`` (loaded and checked on first use, a few kept)."""
         table = self._tables.get(shard)
-        if table is None:
-            table = self._tables[shard] = scan_shard(self.shards[shard])
-            if len(self._tables) > _TABLE_CACHE:
-                self._tables.popitem(last=False)
-        else:
+        if table is not None:
             self._tables.move_to_end(shard)
+            return table
+        entry = self.entries[shard]
+        try:
+            table = read_member_index(self.store, entry)
+        except ShardIndexError as e:
+            raise StorageError(str(e)) from None
+        if not self.store.is_local and self.store.size(entry["name"]) != entry["bytes"]:
+            raise StorageError(
+                f"{self.store.describe(entry['name'])}: {self.store.size(entry['name'])} bytes but "
+                f"index.json says {entry['bytes']} (truncated or rewritten shard)"
+            )
+        if len(table) and int(table.labels.max()) >= len(self.labels):
+            bad = int(np.argmax(table.labels >= len(self.labels)))
+            raise StorageError(
+                f"{self.store.describe(entry['members'])}: sample {table.keys[bad]!r} has label index "
+                f"{int(table.labels[bad])}, but index.json lists {len(self.labels)} labels"
+            )
+        self._tables[shard] = table
+        if len(self._tables) > TABLE_CACHE:
+            self._tables.popitem(last=False)
         return table
 
-    def video(self, index: int) -> Video:
-        """Video ``index`` (0-based over this rank's shards); raises on a sample the shard lacks."""
+    def locate(self, index: int) -> tuple[int, int]:
+        """(shard, sample within the shard) of video ``index``."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"video {index} of {len(self)}")
         shard = bisect.bisect_right(self._starts, index) - 1
-        local = index - self._starts[shard]
-        table = self._table(shard)
-        path = self.shards[shard]
-        if local >= len(table):
-            raise SourceError(f"{path}: holds {len(table)} samples, index.json says more")
-        sample = table[local]
-        meta: dict[str, Any] = {}
-        if sample.meta is not None:
-            meta = json.loads(_read_at({}, (path, *sample.meta)))
-        if self.modality == "rgb":
-            frames = [((path, *sample.rgb[i]),) for i in sorted(sample.rgb)]
-        else:
-            pairs = sorted(set(sample.flow_x) & set(sample.flow_y))
-            frames = [((path, *sample.flow_x[i]), (path, *sample.flow_y[i])) for i in pairs]
-        label = meta.get("label_index")
-        return Video(str(meta.get("id", sample.key)), -1 if label is None else int(label), frames)
+        return shard, index - self._starts[shard]
+
+    def video(self, index: int) -> Video:
+        """Video ``index`` (0-based over the whole folder, shard by shard)."""
+        shard, local = self.locate(index)
+        table = self.table(shard)
+        name = self.entries[shard]["name"]
+        slots = table.rgb_slots(local) if self.modality == "rgb" else table.flow_slots(local)
+
+        def fetch(positions: Sequence[int]) -> list[list[bytes]]:
+            wanted = slots[list(positions)].reshape(len(positions), -1)
+            data = read_slots(self.store, name, table, local, wanted.ravel().tolist())
+            width = wanted.shape[1]
+            return [data[i * width : (i + 1) * width] for i in range(len(positions))]
+
+        return Video(table.ids[local], int(table.labels[local]), len(slots), fetch)
 
 
 # ---- manifest + frame folders -------------------------------------------------------------------------
 
 
+class PackedStrings:
+    """Many strings in one bytes buffer (a list of 300,000 ``str`` takes ~20x the memory)."""
+
+    def __init__(self, strings: Sequence[str]):
+        encoded = [s.encode("utf-8", "surrogateescape") for s in strings]
+        self.blob = b"".join(encoded)
+        self.ends = np.cumsum([len(e) for e in encoded], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __getitem__(self, i: int) -> str:
+        start = int(self.ends[i - 1]) if i else 0
+        return self.blob[start : int(self.ends[i])].decode("utf-8", "surrogateescape")
+
+
 class FolderSource:
-    """A manifest's videos in frame/flow folders of the seeds' layout; rank reads ``rank::world_size``."""
+    """A manifest's videos in frame/flow folders of the seeds' layout.
+
+    Every ``path`` must stay inside ``root`` and every label must be its entry of the manifest's label
+    list; the videos are kept packed (ids and paths in one buffer each, numbers in arrays).
+    """
 
     def __init__(
         self,
@@ -232,12 +225,9 @@ class FolderSource:
         root: str | os.PathLike,
         modality: str = "rgb",
         subset: str | None = None,
-        rank: int = 0,
-        world_size: int = 1,
     ):
         check_modality(modality)
-        if not 0 <= rank < world_size:
-            raise SourceError(f"rank must be in [0, {world_size}), got {rank}")
+        where = "manifest" if isinstance(manifest, Manifest) else os.fspath(manifest)
         if not isinstance(manifest, Manifest):
             manifest = read_manifest(manifest)
         if subset is not None:
@@ -247,27 +237,80 @@ class FolderSource:
             raise SourceError(f"{self.root}: no such {'frame' if modality == 'rgb' else 'flow'} folder")
         self.modality = modality
         self.labels = list(manifest.labels)
-        self.videos = manifest.videos[rank::world_size]
-        self.rank_sizes = [len(manifest.videos[r::world_size]) for r in range(world_size)]
-        first = self.root / manifest.videos[0].path if manifest.videos else None
+        videos = manifest.videos
+        try:
+            paths = [relative_path(v.path, what=f"video {v.id!r}: path", source=where) for v in videos]
+        except UnsafePathError as e:
+            raise SourceError(str(e)) from None
+        for v in videos:
+            if v.label_index is not None and not (
+                isinstance(v.label_index, int)
+                and 0 <= v.label_index < len(self.labels)
+                and self.labels[v.label_index] == v.label
+            ):
+                raise SourceError(
+                    f"{where}: video {v.id!r}: label {v.label!r} / label_index {v.label_index!r} is not "
+                    f"an entry of the manifest's {len(self.labels)} labels"
+                )
+        self.ids = PackedStrings([v.id for v in videos])
+        self.paths = PackedStrings(paths)
+        self.label_index = np.array(
+            [-1 if v.label_index is None else v.label_index for v in videos], np.int64
+        )
+        self.first = np.array([v.segment[0] if v.segment else 1 for v in videos], np.int64)
+        self.end = np.array([v.segment[1] if v.segment else v.n_frames + 1 for v in videos], np.int64)
+        self.shard_sizes = np.ones(len(videos), np.int64)  # no shards: every video is its own unit
+        first = self.root / paths[0] if videos else None
         self.preprocess = describe_folders(*((first, None) if modality == "rgb" else (None, first)))
 
     def __len__(self) -> int:
-        return len(self.videos)
+        return len(self.ids)
 
     def video(self, index: int) -> Video:
-        record = self.videos[index]
-        folder = self.root / record.path
-        if record.segment:
-            numbers = list(range(record.segment[0], record.segment[1]))
-        else:
-            numbers = list(range(1, record.n_frames + 1))
-        if self.modality == "rgb":
-            frames = [((str(folder / layout.image_name(i)), 0, -1),) for i in numbers]
-        else:  # N frames give N-1 flow pairs
-            frames = []
-            for i in numbers[:-1]:
-                x, y = layout.flow_names(i)
-                frames.append(((str(folder / x), 0, -1), (str(folder / y), 0, -1)))
-        label = -1 if record.label_index is None else int(record.label_index)
-        return Video(record.id, label, frames)
+        folder = self.root / self.paths[index]
+        numbers = range(int(self.first[index]), int(self.end[index]))
+        if self.modality == "flow":  # N frames give N-1 flow pairs
+            numbers = numbers[:-1]
+
+        def fetch(positions: Sequence[int]) -> list[list[bytes]]:
+            if self.modality == "rgb":
+                names = [[layout.image_name(numbers[p])] for p in positions]
+            else:
+                names = [list(layout.flow_names(numbers[p])) for p in positions]
+            return [[(folder / n).read_bytes() for n in frame] for frame in names]
+
+        return Video(self.ids[index], int(self.label_index[index]), len(numbers), fetch)
+
+
+def open_source(
+    source,
+    modality: str = "rgb",
+    frames_root: str | os.PathLike | None = None,
+    flow_root: str | os.PathLike | None = None,
+    subset: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+):
+    """A :class:`ShardSource` for a shard folder or URL, a :class:`FolderSource` for a manifest (file or
+    object).
+
+    A manifest needs ``frames_root`` (RGB) or ``flow_root`` (Flow; defaults to ``frames_root``, where
+    ``vr`` writes flow beside the frames). ``subset`` selects a manifest's videos; a shard folder holds
+    one subset and must match it. A ready source object is returned as is.
+    """
+    if isinstance(source, ShardSource | FolderSource):
+        return source
+    if (
+        is_url(source)
+        or isinstance(source, Store)
+        or (isinstance(source, str | os.PathLike) and Path(source).is_dir())
+    ):
+        return ShardSource(source, modality, subset, storage_options, cache_dir)
+    if isinstance(source, Manifest) or (isinstance(source, str | os.PathLike) and Path(source).is_file()):
+        root = frames_root if modality == "rgb" else (flow_root or frames_root)
+        if root is None:
+            raise SourceError(
+                f"a manifest source needs {'frames_root' if modality == 'rgb' else 'flow_root'}"
+            )
+        return FolderSource(source, root, modality, subset)
+    raise SourceError(f"{source}: neither a shard folder (with index.json) nor a manifest file")

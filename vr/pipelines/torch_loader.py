@@ -14,8 +14,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vr.pipelines.decode import CORRUPT, decode_clip
 from vr.pipelines.loader_base import ClipLoaderBase
-from vr.pipelines.read import Skip, read_clip
-from vr.pipelines.sampling import SamplingConfig, epoch_order
+from vr.pipelines.order import EpochOrder
+from vr.pipelines.read import Fatal, Skip, read_clip
+from vr.pipelines.sampling import SamplingConfig
 
 
 class ClipDataset(Dataset):
@@ -40,30 +41,33 @@ class ClipDataset(Dataset):
 
 
 class EpochBatchSampler(Sampler):
-    """Batches of ``(epoch, item)`` keys in the seeded epoch order; the epoch advances on each pass."""
+    """Batches of ``(epoch, item)`` keys in the rank's epoch order; the epoch advances on each pass.
+
+    ``start_batch``: the first pass starts at this batch of its epoch (resuming mid-epoch).
+    """
 
     def __init__(
-        self,
-        n_total: int,
-        n: int,
-        batch_size: int,
-        seed: int,
-        shuffle: bool,
-        drop_last: bool,
-        start_epoch: int,
+        self, order: EpochOrder, batch_size: int, drop_last: bool, start_epoch: int, start_batch: int = 0
     ):
-        self.n_total, self.n, self.batch_size, self.seed = n_total, n, batch_size, seed
-        self.shuffle, self.drop_last, self.epoch = shuffle, drop_last, start_epoch
+        self.order, self.batch_size, self.drop_last = order, batch_size, drop_last
+        self.epoch, self.start_batch = start_epoch, start_batch
+
+    @property
+    def n_batches(self) -> int:
+        """Batches in a whole epoch."""
+        n = len(self.order)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __len__(self) -> int:
-        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+        """Batches the next pass yields."""
+        return self.n_batches - self.start_batch
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        epoch = self.epoch
-        self.epoch += 1
-        order = epoch_order(self.n_total, self.seed, epoch, self.shuffle)[: self.n]
-        for b in range(len(self)):
-            yield [(epoch, int(i)) for i in order[b * self.batch_size : (b + 1) * self.batch_size]]
+        epoch, first = self.epoch, self.start_batch
+        self.epoch, self.start_batch = epoch + 1, 0
+        items = self.order.items(epoch)
+        for b in range(first, self.n_batches):
+            yield [(epoch, int(i)) for i in items[b * self.batch_size : (b + 1) * self.batch_size]]
 
 
 def collate(samples: list) -> dict:
@@ -74,7 +78,10 @@ def collate(samples: list) -> dict:
         "label": torch.tensor([s[1] for s in good], dtype=torch.int64),
         "video_id": [s[2] for s in good],
         "index": torch.tensor([s[3] for s in good], dtype=torch.int64),
-        "skipped": [(s.video_id, s.reason) for s in samples if isinstance(s, Skip)],
+        "skipped": [
+            (s.video_id, s.reason) for s in samples if isinstance(s, Skip) and not isinstance(s, Fatal)
+        ],
+        "fatal": next((s.reason for s in samples if isinstance(s, Fatal)), None),
     }
     return batch
 
@@ -99,16 +106,14 @@ class TorchClipLoader(ClipLoaderBase):
         std,
         dtype: torch.dtype,
         num_workers: int,
-        shuffle: bool,
+        order: EpochOrder,
         drop_last: bool,
         start_epoch: int,
-        n_items: int,
+        start_batch: int = 0,
         prefetch: int = 2,
     ):
-        super().__init__(source, config, batch_size, dtype, n_items)
-        self.sampler = EpochBatchSampler(
-            len(source) * config.views, n_items, batch_size, seed, shuffle, drop_last, start_epoch
-        )
+        super().__init__(source, config, batch_size, dtype, order)
+        self.sampler = EpochBatchSampler(order, batch_size, drop_last, start_epoch, start_batch)
         self.loader = DataLoader(
             ClipDataset(source, config, seed, mean, std),
             batch_sampler=self.sampler,

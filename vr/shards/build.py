@@ -7,12 +7,11 @@ Order of work, so a killed run can always be resumed: check the output folder, s
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,18 @@ from tqdm import tqdm
 from vr.layout import TMP_PREFIX
 from vr.manifests.schema import read_manifest
 from vr.provenance import describe_folders
-from vr.shards.index import INDEX, PARTS, PLAN, REPORT, build_index, part_path, read_json, write_json_atomic
+from vr.safepath import UnsafePathError, plain_name
+from vr.shards.format import INDEX, build_index, members_name
+from vr.shards.index import (
+    PARTS,
+    PLAN,
+    REPORT,
+    FolderBusyError,
+    folder_lock,
+    part_path,
+    read_json,
+    write_json_atomic,
+)
 from vr.shards.plan import (
     Plan,
     Rejected,
@@ -37,8 +47,6 @@ from vr.shards.plan import (
 )
 from vr.shards.sources import Inputs
 from vr.shards.writer import write_shard
-
-LOCK = ".lock"
 
 
 class ShardError(RuntimeError):
@@ -69,21 +77,37 @@ def _sha256_file(path: Path) -> str:
 
 @contextmanager
 def _locked(out: Path) -> Iterator[None]:
-    with open(out / LOCK, "w") as handle:
+    with ExitStack() as stack:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ShardError(f"{out}: another `vr shard` is writing to this folder") from None
+            stack.enter_context(folder_lock(out))
+        except FolderBusyError as e:
+            raise ShardError(str(e)) from None
         yield
+
+
+def _old_shard_names(old: dict | None, where: Path) -> list[str]:
+    """The shard names an old plan or index lists, each a plain file name in the folder (a hostile
+    ``.plan.json`` must not make a rerun delete files elsewhere)."""
+    if not isinstance(old, dict):
+        return []
+    names = []
+    for entry in old.get("shards", []):
+        try:
+            names.append(
+                plain_name(
+                    entry.get("name") if isinstance(entry, dict) else entry, what="shard name", source=where
+                )
+            )
+        except UnsafePathError as e:
+            raise ShardError(f"{e}; refusing to touch it (remove {where} or use another --out)") from None
+    return names
 
 
 def _check_output(out: Path, labels: list[str], subset: str, modality: str, overwrite: bool) -> dict | None:
     """The previous plan in ``out`` if it is compatible; refuses another label set (or subset, modality,
     foreign shards). ``overwrite`` removes every shard and record in ``out`` instead."""
     old_plan, old_index = read_json(out / PLAN), read_json(out / INDEX)
-    known = {
-        s["name"] for old in (old_plan, old_index) if isinstance(old, dict) for s in old.get("shards", [])
-    }
+    known = set(_old_shard_names(old_plan, out / PLAN)) | set(_old_shard_names(old_index, out / INDEX))
     problems = []
     for old in (old_plan, old_index):
         if not isinstance(old, dict):
@@ -99,7 +123,14 @@ def _check_output(out: Path, labels: list[str], subset: str, modality: str, over
         raise ShardError(f"{out} holds shards of {problems[0]}; use --overwrite or another folder")
     if not overwrite:
         return old_plan if isinstance(old_plan, dict) else None
-    for path in [*out.glob("*.tar"), *out.glob(f"{PARTS}/*.json"), out / PLAN, out / INDEX, out / REPORT]:
+    for path in [
+        *out.glob("*.tar"),
+        *out.glob("*.idx.json"),
+        *out.glob(f"{PARTS}/*.json"),
+        out / PLAN,
+        out / INDEX,
+        out / REPORT,
+    ]:
         path.unlink(missing_ok=True)
     return None
 
@@ -131,6 +162,8 @@ def _is_done(out: Path, shard: ShardPlan) -> dict[str, Any] | None:
     final = out / shard.name
     if not isinstance(record, dict) or record.get("digest") != shard.digest or not final.is_file():
         return None
+    if "members" not in record or not (out / members_name(shard.name)).is_file():
+        return None  # written by an older vr shard (no member index): write it again
     return record if final.stat().st_size == record.get("bytes") else None
 
 
@@ -205,14 +238,14 @@ def build_shards(
         plan.shards = assign_shards(order_samples(specs, options), options, prefix)
         plan_json = plan.to_json()
         current = {s.name for s in plan.shards}
-        stale = [old["name"] for old in (old_plan or {}).get("shards", []) if old["name"] not in current]
+        stale = [name for name in _old_shard_names(old_plan, out / PLAN) if name not in current]
         done = {s.name: _is_done(out, s) for s in plan.shards}
         todo = [s for s in plan.shards if done[s.name] is None]
         if todo or old_plan != plan_json:
             (out / INDEX).unlink(missing_ok=True)  # first: an index never lists shards being changed
         for name in stale:
-            (out / name).unlink(missing_ok=True)
-            part_path(out, name).unlink(missing_ok=True)
+            for path in (out / name, out / members_name(name), part_path(out, name)):
+                path.unlink(missing_ok=True)
         for path in [*out.glob(f"{TMP_PREFIX}*"), *out.glob(f"{PARTS}/{TMP_PREFIX}*")]:
             path.unlink()  # left by a killed run: this run holds the lock
         write_json_atomic(out / PLAN, plan_json)

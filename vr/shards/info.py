@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vr.shards.index import read_index
+from vr.shards.format import read_index
 
 
 def _human(n: float) -> str:
@@ -20,7 +20,7 @@ def _human(n: float) -> str:
 
 def shard_info(folder: str | Path) -> dict[str, Any]:
     """Totals and per-class sample counts of a shard folder."""
-    index = read_index(Path(folder))
+    index = read_index(folder)
     shards = index["shards"]
     per_class = {label: index.get("per_class", {}).get(label, 0) for label in index["labels"]}
     return {

@@ -18,8 +18,9 @@ from typing import Any
 
 from vr import layout
 from vr.manifests.schema import VideoRecord
+from vr.safepath import is_relative_safe
+from vr.shards.format import MODALITIES, flow_members, rgb_member
 
-MODALITIES = ("rgb", "flow", "both")
 BLOCK = 512
 NAME_FIELD = 100  # longer member names get a GNU long-name record
 RECORD = 20 * BLOCK  # tar files end with two zero blocks and are padded to a multiple of this
@@ -172,20 +173,6 @@ def tar_bytes(content: int) -> int:
     return -(-(content + 2 * BLOCK) // RECORD) * RECORD
 
 
-def rgb_member(key: str, i: int) -> str:
-    return f"{key}.rgb_{i:05d}.jpg"
-
-
-def flow_members(key: str, i: int) -> tuple[str, str]:
-    return f"{key}.flow_x_{i:05d}.jpg", f"{key}.flow_y_{i:05d}.jpg"
-
-
-def safe_relpath(path: str) -> bool:
-    """True when a manifest ``path`` stays inside its root (relative, no ``..``)."""
-    parts = Path(path).parts
-    return bool(parts) and not Path(path).is_absolute() and ".." not in parts
-
-
 def _listing(
     folder: Path, pattern: re.Pattern[str], canonical: Callable[[re.Match[str]], str]
 ) -> dict[Any, int]:
@@ -245,7 +232,7 @@ def scan_record(
     def reject(reason: str) -> Rejected:
         return Rejected(record.id, record.path, reason)
 
-    if not safe_relpath(record.path):
+    if not is_relative_safe(record.path):
         return reject(f"path leaves the input root: {record.path!r}")
     index = record.label_index
     if record.label is not None and not (

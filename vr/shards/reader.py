@@ -24,6 +24,7 @@ class Member(NamedTuple):
     name: str
     kind: bytes
     data: bytes
+    offset: int = 0  # where ``data`` starts in the tar
 
     @property
     def is_file(self) -> bool:
@@ -36,6 +37,22 @@ def _number(field: bytes, what: str, offset: int) -> int:
         return int(text or b"0", 8)
     except ValueError:
         raise TarFormatError(f"bad {what} field {field!r} in the header at byte {offset}") from None
+
+
+def header_fields(header: bytes) -> tuple[bytes, int, bytes] | None:
+    """(name field, size, type flag) of a 512-byte tar header, or None when it is not one (bad length,
+    checksum or number). The name field is the first 100 bytes of the name (longer names ride in a GNU
+    long-name record or a pax record before the header)."""
+    if len(header) != BLOCK:
+        return None
+    try:
+        stored = _number(header[148:156], "checksum", 0)
+        size = _number(header[124:136], "size", 0)
+    except TarFormatError:
+        return None
+    if stored != sum(header[:148]) + 256 + sum(header[156:]):
+        return None
+    return header[:100].split(b"\0", 1)[0], size, header[156:157]
 
 
 def _pax_path(data: bytes) -> str | None:
@@ -82,5 +99,6 @@ def iter_members(stream: BinaryIO) -> Iterator[Member]:
         elif kind == b"g":
             continue
         else:
-            yield Member(long_name or name.decode("utf-8", "surrogateescape"), kind, data)
+            name = long_name or name.decode("utf-8", "surrogateescape")
+            yield Member(name, kind, data, offset - size - (-size % BLOCK))
             long_name = None

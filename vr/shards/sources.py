@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vr import layout
+from vr.shards.format import flow_members, meta_member, rgb_member
 from vr.shards.jpeg import JpegError, check_jpeg
-from vr.shards.plan import SampleSpec, ShardOptions, flow_members, rgb_member
+from vr.shards.plan import SampleSpec, ShardOptions
 
 
 class SampleError(ValueError):
@@ -123,4 +124,4 @@ def load_sample(spec: SampleSpec, inputs: Inputs, options: ShardOptions) -> Memb
     if not sizes:
         raise SampleError("no frames")
     fps = options.video_fps if spec.video is not None and options.video_fps else spec.record.fps
-    return [(f"{spec.key}.json", metadata(spec, len(rgb), len(flow) // 2, sizes[0], fps)), *rgb, *flow]
+    return [(meta_member(spec.key), metadata(spec, len(rgb), len(flow) // 2, sizes[0], fps)), *rgb, *flow]

@@ -9,7 +9,8 @@ import cv2
 
 from vr.preprocess.decode import iter_frames
 from vr.preprocess.probe import VideoError
-from vr.shards.plan import SampleSpec, ShardOptions, rgb_member
+from vr.shards.format import rgb_member
+from vr.shards.plan import SampleSpec, ShardOptions
 from vr.shards.sources import Members, SampleError
 
 

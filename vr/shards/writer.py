@@ -2,8 +2,9 @@
 
 Members have fixed metadata (mode 0o644, uid/gid 0, empty owner names, mtime 0) in the GNU format, and
 the headers are encoded here (not by :mod:`tarfile`), so the same samples give the same bytes on every
-Python version. The shard's record (size, SHA-256, samples, samples left out) is written to
-``.parts/<shard>.json`` before the rename: a final name only ever holds a complete shard.
+Python version. Every member's data offset and size go into the shard's member index
+(``<shard>.idx.json``, :mod:`vr.shards.format`). The member index and the shard's record (size, SHA-256,
+samples, samples left out) are written before the rename: a final name only ever holds a complete shard.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from vr.layout import TMP_PREFIX
-from vr.shards.index import part_path, write_json_atomic
+from vr.shards.format import MemberIndexBuilder, members_name
+from vr.shards.index import part_path, write_bytes_atomic, write_json_atomic
 from vr.shards.plan import BLOCK, NAME_FIELD, Rejected, SampleSpec, ShardOptions, ShardPlan, tar_bytes
 from vr.shards.sources import Inputs, Members, SampleError, load_sample
 
@@ -76,9 +78,15 @@ class TarSink:
         self.sha256.update(data)
         self.size += len(data)
 
-    def add(self, name: str, data: bytes) -> None:
-        for block in member_blocks(name, data):
+    def add(self, name: str, data: bytes) -> tuple[int, int]:
+        """Append one member; returns where its data lies: ``(offset, size)``."""
+        blocks = member_blocks(name, data)
+        for block in blocks[:-2]:
             self._write(block)
+        offset = self.size
+        self._write(blocks[-2])
+        self._write(blocks[-1])
+        return offset, len(data)
 
     def close(self) -> None:
         """Two zero blocks, then zeros up to a whole tar record, as tar and :mod:`tarfile` write."""
@@ -113,6 +121,7 @@ def write_shard(
     """Write ``shard`` into ``out`` and return its record; ``on_sample(bytes)`` is called per sample."""
     final, tmp = out / shard.name, temp_path(out, shard.name)
     final.unlink(missing_ok=True)
+    members_index = MemberIndexBuilder()
     written: list[str] = []
     dropped: list[Rejected] = []
     per_class: Counter[str] = Counter()
@@ -129,8 +138,8 @@ def write_shard(
                         on_sample(0)
                     continue
                 before = sink.size
-                for name, data in members:
-                    sink.add(name, data)
+                located = [(name, sink.add(name, data)) for name, data in members]
+                members_index.add(spec.key, spec.record.id, spec.record.label_index, located)
                 written.append(spec.key)
                 n_rgb = sum(1 for name, _ in members if ".rgb_" in name)
                 n_frames += n_rgb
@@ -142,6 +151,8 @@ def write_shard(
             sink.close()
             raw.flush()
             os.fsync(raw.fileno())
+        index_bytes = members_index.build(shard.name, sink.size, sink.sha256.hexdigest()).encode()
+        write_bytes_atomic(out / members_name(shard.name), index_bytes)
         record = {
             "name": shard.name,
             "digest": shard.digest,
@@ -150,6 +161,8 @@ def write_shard(
             "n_samples": len(written),
             "n_frames": n_frames,
             "n_flow": n_flow,
+            "members": members_name(shard.name),
+            "members_sha256": hashlib.sha256(index_bytes).hexdigest(),
             "samples": written,
             "per_class": dict(sorted(per_class.items())),
             "dropped": [asdict(d) for d in dropped],

@@ -1,0 +1,102 @@
+"""Which videos a DDP rank visits in an epoch, and in which order: shard-aware, seeded, O(N / ranks).
+
+Training (``shuffle``): each epoch the shards are permuted (seeded by ``seed`` and the epoch) and laid
+end to end; rank ``r`` of ``R`` takes the ``r``-th of ``R`` equal contiguous spans of that sequence (the
+``N mod R`` videos left over sit out that epoch, different ones each epoch), so every rank reads whole
+shards (and at most two partial ones) and every rank runs the same number of steps. Within its span the
+order is locally shuffled: video ``i`` of the span gets the key ``i + U(0, window)`` and the span is sorted
+by key, so a video moves at most ``window`` places (a few shards' worth) and a loader reads each shard
+front to back, a few shards at a time, whatever its worker count. This is WebDataset's shard shuffle plus
+shuffle buffer, made a pure function of ``(seed, epoch, rank)`` like MosaicML Streaming's: batches never
+depend on the number of loader workers, so both backends yield the same batches and a resumed epoch
+continues with the same order.
+
+Evaluation (no shuffle): the videos in index order, cut into ``R`` contiguous spans of sizes differing by
+at most one, so every video is visited exactly once; each video's views are consecutive.
+
+Nothing here grows with the dataset beyond one rank's share of one epoch: an ``int64`` per item.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+WINDOW_SHARDS = 4  # the local shuffle moves a video at most this many (average) shards' worth of places
+
+
+def rank_span(n: int, rank: int, world_size: int, even: bool) -> tuple[int, int]:
+    """``[begin, end)`` of rank ``rank`` among ``n`` items: equal spans of ``n // world_size`` when
+    ``even``, else spans whose sizes differ by at most one that cover all ``n``."""
+    if even:
+        per = n // world_size
+        return rank * per, (rank + 1) * per
+    return n * rank // world_size, n * (rank + 1) // world_size
+
+
+class EpochOrder:
+    """The items (``video * views + view``) a rank visits in each epoch, in order.
+
+    ``shard_sizes``: videos per shard, in index order (all ones for a source without shards).
+    """
+
+    def __init__(
+        self,
+        shard_sizes: np.ndarray,
+        views: int,
+        seed: int,
+        shuffle: bool,
+        rank: int = 0,
+        world_size: int = 1,
+        even: bool = True,
+        window_shards: float = WINDOW_SHARDS,
+    ):
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
+        self.shard_sizes = np.asarray(shard_sizes, np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(self.shard_sizes)])
+        self.n_videos = int(self.starts[-1])
+        self.views, self.seed, self.shuffle = views, seed, shuffle
+        self.rank, self.world_size = rank, world_size
+        self.even = even and shuffle
+        mean_shard = self.n_videos / max(len(self.shard_sizes), 1)
+        self.window = max(1.0, window_shards * mean_shard)
+        begin, end = rank_span(self.n_videos, rank, world_size, self.even)
+        self.n_rank_videos = end - begin
+        self._cached: tuple[int, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        """Items per epoch on this rank."""
+        return self.n_rank_videos * self.views
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_cached": None}
+
+    def items(self, epoch: int) -> np.ndarray:
+        """The items of ``epoch`` in visiting order (the last epoch asked for is kept)."""
+        if self._cached is None or self._cached[0] != epoch:
+            videos = self._videos(epoch)
+            items = (videos[:, None] * self.views + np.arange(self.views)).ravel()
+            self._cached = (epoch, items)
+        return self._cached[1]
+
+    def _videos(self, epoch: int) -> np.ndarray:
+        begin, end = rank_span(self.n_videos, self.rank, self.world_size, self.even)
+        if not self.shuffle:
+            return np.arange(begin, end, dtype=np.int64)
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, 2**31 - 1]))
+        perm = rng.permutation(len(self.shard_sizes))
+        sizes = self.shard_sizes[perm]
+        ends = np.cumsum(sizes)
+        first = int(np.searchsorted(ends, begin, side="right"))
+        last = int(np.searchsorted(ends - sizes, end, side="left"))
+        pieces = []
+        for k in range(first, last):  # the shards (whole, or cut at the span's ends) of this rank
+            shard_begin = int(ends[k] - sizes[k])
+            lo, hi = max(begin, shard_begin), min(end, int(ends[k]))
+            if hi > lo:
+                origin = int(self.starts[perm[k]]) - shard_begin
+                pieces.append(np.arange(lo + origin, hi + origin, dtype=np.int64))
+        videos = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
+        local = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, 2**31 - 2, self.rank]))
+        keys = np.arange(len(videos)) + local.uniform(0.0, self.window, len(videos))
+        return videos[np.argsort(keys, kind="stable")]
