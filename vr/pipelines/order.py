@@ -4,12 +4,14 @@ Training (``shuffle``): each epoch the shards are permuted (seeded by ``seed`` a
 end to end; rank ``r`` of ``R`` takes the ``r``-th of ``R`` equal contiguous spans of that sequence (the
 ``N mod R`` videos left over sit out that epoch, different ones each epoch), so every rank reads whole
 shards (and at most two partial ones) and every rank runs the same number of steps. Within its span the
-order is locally shuffled: video ``i`` of the span gets the key ``i + U(0, window)`` and the span is sorted
-by key, so a video moves at most ``window`` places (a few shards' worth) and a loader reads each shard
-front to back, a few shards at a time, whatever its worker count. This is WebDataset's shard shuffle plus
-shuffle buffer, made a pure function of ``(seed, epoch, rank)`` like MosaicML Streaming's: batches never
-depend on the number of loader workers, so both backends yield the same batches and a resumed epoch
-continues with the same order.
+order is locally shuffled in runs of ``run_length`` neighbouring videos of a shard (cut at a random phase
+each epoch): run ``j`` gets the key ``j + U(0, window / run_length)`` and the runs are sorted by key, so a
+video moves at most ``window`` places (a few shards' worth) and a loader reads each shard front to back, a
+few shards at a time, whatever its worker count, and reads a run's videos with one request. This is
+WebDataset's shard shuffle plus shuffle buffer, with wids' chunks, made a pure function of ``(seed,
+epoch, rank)`` like MosaicML Streaming's: batches never depend on the number of loader workers, so both
+backends yield the same batches and a resumed epoch continues with the same order. (``vr shard``
+shuffles the videos when it writes the shards, so neighbours in a shard are unrelated videos.)
 
 Evaluation (no shuffle): the videos in index order, cut into ``R`` contiguous spans of sizes differing by
 at most one, so every video is visited exactly once; each video's views are consecutive.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 WINDOW_SHARDS = 4  # the local shuffle moves a video at most this many (average) shards' worth of places
+RUN_LENGTH = 4  # neighbouring videos of a shard that stay together in the training order
 
 
 def rank_span(n: int, rank: int, world_size: int, even: bool) -> tuple[int, int]:
@@ -49,6 +52,7 @@ class EpochOrder:
         world_size: int = 1,
         even: bool = True,
         window_shards: float = WINDOW_SHARDS,
+        run_length: int = RUN_LENGTH,
     ):
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
@@ -60,6 +64,7 @@ class EpochOrder:
         self.even = even and shuffle
         mean_shard = self.n_videos / max(len(self.shard_sizes), 1)
         self.window = max(1.0, window_shards * mean_shard)
+        self.run_length = max(1, min(run_length, int(mean_shard) or 1))
         begin, end = rank_span(self.n_videos, rank, world_size, self.even)
         self.n_rank_videos = end - begin
         self._cached: tuple[int, np.ndarray] | None = None
@@ -89,14 +94,19 @@ class EpochOrder:
         ends = np.cumsum(sizes)
         first = int(np.searchsorted(ends, begin, side="right"))
         last = int(np.searchsorted(ends - sizes, end, side="left"))
-        pieces = []
+        local = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, 2**31 - 2, self.rank]))
+        run, phase = self.run_length, int(local.integers(0, self.run_length))
+        pieces, runs, n_runs = [], [], 0
         for k in range(first, last):  # the shards (whole, or cut at the span's ends) of this rank
             shard_begin = int(ends[k] - sizes[k])
             lo, hi = max(begin, shard_begin), min(end, int(ends[k]))
             if hi > lo:
                 origin = int(self.starts[perm[k]]) - shard_begin
                 pieces.append(np.arange(lo + origin, hi + origin, dtype=np.int64))
-        videos = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
-        local = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, 2**31 - 2, self.rank]))
-        keys = np.arange(len(videos)) + local.uniform(0.0, self.window, len(videos))
-        return videos[np.argsort(keys, kind="stable")]
+                runs.append(n_runs + (np.arange(hi - lo) + phase) // run)  # runs never cross shards
+                n_runs = int(runs[-1][-1]) + 1
+        if not pieces:
+            return np.zeros(0, np.int64)
+        videos, runs = np.concatenate(pieces), np.concatenate(runs)
+        keys = np.arange(n_runs) + local.uniform(0.0, max(1.0, self.window / run), n_runs)
+        return videos[np.argsort(keys[runs], kind="stable")]

@@ -9,7 +9,9 @@ fails gives a :class:`Fatal`, which does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from vr.pipelines.jpeg import BadJPEG, jpeg_size
 from vr.pipelines.sampling import ClipSpec, SamplingConfig, clip_positions, clip_spec
@@ -43,29 +45,57 @@ class Fatal(Skip):
     :class:`~vr.storage.StorageError` in the main process."""
 
 
-def read_clip(source, config: SamplingConfig, seed: int, epoch: int, item: int) -> RawClip | Skip:
-    """Item ``item`` of epoch ``epoch`` of ``source``, or a :class:`Skip` saying why it is unusable (a
+def read_clips(
+    source, config: SamplingConfig, seed: int, keys: Sequence[tuple[int, int]]
+) -> list[RawClip | Skip]:
+    """Items ``(epoch, item)`` of ``source``, read together (a shard's members in as few reads as its
+    store allows); each a :class:`RawClip`, or a :class:`Skip` saying why it is unusable (a
     :class:`Fatal` when the storage itself failed)."""
-    video_index, view = divmod(item, config.views)
-    video_id = f"#{video_index}"
+    out: list[RawClip | Skip | None] = [None] * len(keys)
+    planned: list[tuple[int, Any, tuple[int, ...]]] = []
+    for i, (epoch, item) in enumerate(keys):
+        video_index, view = divmod(item, config.views)
+        video_id = f"#{video_index}"
+        try:
+            video = source.video(video_index)
+            video_id = video.id
+            if video.n_frames == 0:
+                out[i] = Skip(item, video_id, f"no {source.modality} frames")
+            elif video.label < 0 and config.mode == "train":
+                out[i] = Skip(item, video_id, "no label (an unlabelled video cannot be trained on)")
+            else:
+                planned.append(
+                    (i, video, clip_positions(config, seed, epoch, video_index, view, video.n_frames))
+                )
+        except StorageError as e:
+            out[i] = Fatal(item, video_id, str(e))
+        except (OSError, ValueError, KeyError) as e:
+            out[i] = Skip(item, video_id, f"unreadable: {e}")
+    fetched = source.read_frames([(video, positions) for _, video, positions in planned]) if planned else []
+    for (i, video, positions), frames in zip(planned, fetched, strict=True):
+        epoch, item = keys[i]
+        out[i] = _finish(source, config, seed, epoch, item, video, positions, frames)
+    return out  # type: ignore[return-value]
+
+
+def _finish(source, config, seed, epoch, item, video, positions, frames) -> RawClip | Skip:
+    """The clip of ``frames`` (read for ``positions``), or why it cannot be one."""
+    if isinstance(frames, StorageError):
+        return Fatal(item, video.id, str(frames))
+    if isinstance(frames, Exception):
+        return Skip(item, video.id, f"unreadable: {frames}")
     try:
-        video = source.video(video_index)
-        video_id = video.id
-        if video.n_frames == 0:
-            return Skip(item, video_id, f"no {source.modality} frames")
-        if video.label < 0 and config.mode == "train":
-            return Skip(item, video_id, "no label (an unlabelled video cannot be trained on)")
-        positions = clip_positions(config, seed, epoch, video_index, view, video.n_frames)
-        frames = video.read(positions)
         sizes = {jpeg_size(data) for frame in frames for data in frame}
-    except StorageError as e:
-        return Fatal(item, video_id, str(e))
     except BadJPEG as e:
-        return Skip(item, video_id, f"corrupt JPEG: {e}")
-    except (OSError, ValueError, KeyError) as e:
-        return Skip(item, video_id, f"unreadable: {e}")
+        return Skip(item, video.id, f"corrupt JPEG: {e}")
     if len(sizes) != 1:
-        return Skip(item, video_id, f"frames of different sizes {sorted(sizes)}")
+        return Skip(item, video.id, f"frames of different sizes {sorted(sizes)}")
     ((width, height),) = sizes
+    video_index, view = divmod(item, config.views)
     spec = clip_spec(config, seed, epoch, video_index, view, video.n_frames, width, height)
-    return RawClip(frames, spec, video.label, video_id, item)
+    return RawClip(frames, spec, video.label, video.id, item)
+
+
+def read_clip(source, config: SamplingConfig, seed: int, epoch: int, item: int) -> RawClip | Skip:
+    """Item ``item`` of epoch ``epoch`` of ``source`` (see :func:`read_clips`)."""
+    return read_clips(source, config, seed, [(epoch, item)])[0]

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import bisect
 import os
+import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ from vr.storage import StorageError, Store, is_url, open_store
 
 MODALITIES = ("rgb", "flow")
 TABLE_CACHE = 16  # member indexes a process keeps; the epoch order touches a few shards at a time
+READ_AHEAD = 4  # shards read at once (requests in flight) by one process on remote storage
 
 
 class SourceError(ValueError):
@@ -42,22 +45,21 @@ class SourceError(ValueError):
 
 @dataclass
 class Video:
-    """One video as a source sees it: id, label index (-1: none), frame count, and a reader.
-
-    ``fetch(positions)`` returns the encoded channel images (one for RGB, x and y for Flow) of each of
-    the distinct, sorted frame ``positions``.
-    """
+    """One video as a source sees it: id, label index (-1: none), frame count, and where its frames are
+    (``where``: what its source's :meth:`read_frames` needs)."""
 
     id: str
     label: int
     n_frames: int
-    fetch: Callable[[Sequence[int]], list[list[bytes]]]
+    where: Any
+    source: Any = field(repr=False, default=None)
 
     def read(self, positions: Sequence[int]) -> list[list[bytes]]:
-        """Encoded channel images of each frame position, in order (repeats read once)."""
-        unique = sorted(set(positions))
-        got = dict(zip(unique, self.fetch(unique), strict=True))
-        return [got[p] for p in positions]
+        """Encoded channel images (RGB: one, Flow: x and y) of each frame position, in order."""
+        (frames,) = self.source.read_frames([(self, positions)])
+        if isinstance(frames, Exception):
+            raise frames
+        return frames
 
 
 def check_modality(modality: str) -> None:
@@ -115,6 +117,8 @@ class ShardSource:
         self.shard_sizes = np.array([e["n_samples"] for e in self.entries], np.int64)
         self._starts = np.concatenate([[0], np.cumsum(self.shard_sizes)]).tolist()
         self._tables: OrderedDict[int, MemberIndex] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     def _check_local_shards(self) -> None:
         missing, wrong = [], []
@@ -141,14 +145,18 @@ class ShardSource:
         return self._starts[-1]
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_tables": OrderedDict()}
+        return {**self.__dict__, "_tables": OrderedDict(), "_lock": None, "_pool": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _lock=threading.Lock())
 
     def table(self, shard: int) -> MemberIndex:
         """The member index of shard ``shard`` (loaded and checked on first use, a few kept)."""
-        table = self._tables.get(shard)
-        if table is not None:
-            self._tables.move_to_end(shard)
-            return table
+        with self._lock:
+            table = self._tables.get(shard)
+            if table is not None:
+                self._tables.move_to_end(shard)
+                return table
         entry = self.entries[shard]
         try:
             table = read_member_index(self.store, entry)
@@ -165,9 +173,10 @@ class ShardSource:
                 f"{self.store.describe(entry['members'])}: sample {table.keys[bad]!r} has label index "
                 f"{int(table.labels[bad])}, but index.json lists {len(self.labels)} labels"
             )
-        self._tables[shard] = table
-        if len(self._tables) > TABLE_CACHE:
-            self._tables.popitem(last=False)
+        with self._lock:
+            self._tables[shard] = table
+            if len(self._tables) > TABLE_CACHE:
+                self._tables.popitem(last=False)
         return table
 
     def locate(self, index: int) -> tuple[int, int]:
@@ -181,16 +190,47 @@ class ShardSource:
         """Video ``index`` (0-based over the whole folder, shard by shard)."""
         shard, local = self.locate(index)
         table = self.table(shard)
-        name = self.entries[shard]["name"]
-        slots = table.rgb_slots(local) if self.modality == "rgb" else table.flow_slots(local)
+        if self.modality == "rgb":
+            slots = table.rgb_slots(local)[:, None]  # (frames, channel images)
+        else:
+            slots = table.flow_slots(local)
+        return Video(table.ids[local], int(table.labels[local]), len(slots), (shard, table, slots), self)
 
-        def fetch(positions: Sequence[int]) -> list[list[bytes]]:
-            wanted = slots[list(positions)].reshape(len(positions), -1)
-            data = read_slots(self.store, name, table, local, wanted.ravel().tolist())
-            width = wanted.shape[1]
-            return [data[i * width : (i + 1) * width] for i in range(len(positions))]
+    def read_frames(
+        self, requests: Sequence[tuple[Video, Sequence[int]]]
+    ) -> list[list[list[bytes]] | Exception]:
+        """The frames at ``positions`` of each video, reading each shard's members together (one ranged
+        read per run of neighbouring members; on remote storage the shards' reads overlap). A shard that
+        fails gives its :class:`~vr.storage.StorageError` in place of its videos' frames."""
+        groups: dict[int, list[int]] = {}
+        for i, (video, _) in enumerate(requests):
+            groups.setdefault(video.where[0], []).append(i)
 
-        return Video(table.ids[local], int(table.labels[local]), len(slots), fetch)
+        def read(shard: int) -> dict[int, bytes] | StorageError:
+            table = requests[groups[shard][0]][0].where[1]
+            slots = [
+                int(s) for i in groups[shard] for s in requests[i][0].where[2][list(requests[i][1])].ravel()
+            ]
+            try:
+                return read_slots(self.store, self.entries[shard]["name"], table, slots)
+            except StorageError as e:
+                return e
+
+        if len(groups) > 1 and not self.store.is_local:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="vr-read")
+            data = dict(zip(groups, self._pool.map(read, groups), strict=True))
+        else:
+            data = {shard: read(shard) for shard in groups}
+        out: list[list[list[bytes]] | Exception] = []
+        for video, positions in requests:
+            found = data[video.where[0]]
+            if isinstance(found, Exception):
+                out.append(found)
+            else:
+                slots = video.where[2]
+                out.append([[found[int(s)] for s in slots[p]] for p in positions])
+        return out
 
 
 # ---- manifest + frame folders -------------------------------------------------------------------------
@@ -271,15 +311,25 @@ class FolderSource:
         numbers = range(int(self.first[index]), int(self.end[index]))
         if self.modality == "flow":  # N frames give N-1 flow pairs
             numbers = numbers[:-1]
+        return Video(self.ids[index], int(self.label_index[index]), len(numbers), (folder, numbers), self)
 
-        def fetch(positions: Sequence[int]) -> list[list[bytes]]:
+    def read_frames(
+        self, requests: Sequence[tuple[Video, Sequence[int]]]
+    ) -> list[list[list[bytes]] | Exception]:
+        """The frames at ``positions`` of each video, read from its folder (an :class:`OSError` in place of
+        a video's frames when one of its files cannot be read)."""
+        out: list[list[list[bytes]] | Exception] = []
+        for video, positions in requests:
+            folder, numbers = video.where
             if self.modality == "rgb":
                 names = [[layout.image_name(numbers[p])] for p in positions]
             else:
                 names = [list(layout.flow_names(numbers[p])) for p in positions]
-            return [[(folder / n).read_bytes() for n in frame] for frame in names]
-
-        return Video(self.ids[index], int(self.label_index[index]), len(numbers), fetch)
+            try:
+                out.append([[(folder / n).read_bytes() for n in frame] for frame in names])
+            except OSError as e:
+                out.append(e)
+        return out
 
 
 def open_source(

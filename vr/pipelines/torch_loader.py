@@ -15,12 +15,16 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from vr.pipelines.decode import CORRUPT, decode_clip
 from vr.pipelines.loader_base import ClipLoaderBase
 from vr.pipelines.order import EpochOrder
-from vr.pipelines.read import Fatal, Skip, read_clip
+from vr.pipelines.read import Fatal, Skip, read_clips
 from vr.pipelines.sampling import SamplingConfig
 
 
 class ClipDataset(Dataset):
-    """``dataset[(epoch, item)]`` -> ``(clip, RawClip metadata)`` or a :class:`Skip`."""
+    """``dataset[(epoch, item)]`` -> ``(clip, RawClip metadata)`` or a :class:`Skip`.
+
+    A DataLoader worker asks for a whole batch (``__getitems__``) and reads it together: the training
+    order keeps runs of neighbouring videos of a shard together, so a batch takes a few ranged reads.
+    """
 
     def __init__(self, source, config: SamplingConfig, seed: int, mean, std):
         self.source, self.config, self.seed = source, config, seed
@@ -29,15 +33,19 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.source) * self.config.views
 
-    def __getitem__(self, key: tuple[int, int]):
-        epoch, item = key
-        raw = read_clip(self.source, self.config, self.seed, epoch, item)
+    def _decode(self, raw):
         if isinstance(raw, Skip):
             return raw
         clip = decode_clip(raw, self.source.modality, self.mean, self.std)
         if clip is None:
-            return Skip(item, raw.video_id, CORRUPT)
+            return Skip(raw.item, raw.video_id, CORRUPT)
         return clip, raw.label, raw.video_id, raw.item
+
+    def __getitem__(self, key: tuple[int, int]):
+        return self.__getitems__([key])[0]
+
+    def __getitems__(self, keys: list[tuple[int, int]]) -> list:
+        return [self._decode(raw) for raw in read_clips(self.source, self.config, self.seed, keys)]
 
 
 class EpochBatchSampler(Sampler):

@@ -369,17 +369,15 @@ def _check_entry(shard: Any, where: str) -> None:
 # ---- reading members by offset -------------------------------------------------------------------------
 
 
-def read_slots(
-    store: Store, shard: str, index: MemberIndex, sample: int, slots: Sequence[int]
-) -> list[bytes]:
-    """The data of member ``slots`` of ``sample`` (in the order given) from ``shard``, with as few ranged
-    reads as the store's coalescing gap allows; each member's tar header (read with it) must name the
-    member and its size, so an index that does not match its shard is caught at the first read."""
+def read_slots(store: Store, shard: str, index: MemberIndex, slots: Iterable[int]) -> dict[int, bytes]:
+    """The data of member ``slots`` of ``shard`` (any samples), with as few ranged reads as the store's
+    coalescing gap allows; each member's tar header (read with it) must name the member and its size, so
+    an index that does not match its shard is caught at the first read."""
     from vr.shards.reader import header_fields
 
-    unique = sorted(set(slots))
+    wanted = sorted(set(slots), key=lambda slot: int(index.offsets[slot]))
     spans: list[tuple[int, int, list[int]]] = []
-    for slot in unique:
+    for slot in wanted:
         start, end = int(index.offsets[slot]) - HEADER, int(index.offsets[slot] + index.sizes[slot])
         if spans and start - spans[-1][1] <= store.coalesce_gap:
             spans[-1] = (spans[-1][0], max(end, spans[-1][1]), [*spans[-1][2], slot])
@@ -390,6 +388,7 @@ def read_slots(
         buffer = store.read_range(shard, start, end)
         for slot in members:
             offset, size = int(index.offsets[slot]) - start, int(index.sizes[slot])
+            sample = int(np.searchsorted(index.first, slot, side="right")) - 1
             name = index.slot_name(sample, slot)
             fields = header_fields(buffer[offset - HEADER : offset])
             if fields is None or fields[1] != size or fields[0] != name.encode()[:100]:
@@ -399,4 +398,4 @@ def read_slots(
                     "indexing?)"
                 )
             found[slot] = buffer[offset : offset + size]
-    return [found[s] for s in slots]
+    return found
