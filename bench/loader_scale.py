@@ -1,4 +1,4 @@
-"""Shard loading at Kinetics scale: does cost per clip, start-up or memory grow with the dataset? Ratios in one run.
+"""Shard loading at Kinetics scale: do cost per clip, start-up or memory grow with the dataset?
 
 Tiny samples (``--frames`` frames of 32x24 per video) so that hundreds of thousands of videos fit in a few
 minutes; the shards are written with ``vr``'s own tar writer and member indexes (the bytes ``vr shard``
@@ -62,7 +62,7 @@ def _frames(n_frames: int, variants: int = 16) -> list[list[bytes]]:
 
 
 def write_dataset(out: Path, n_videos: int, n_shards: int, n_frames: int) -> Path:
-    """``n_videos`` videos of ``n_frames`` tiny frames in ``n_shards`` shards (+ member indexes, index.json)."""
+    """``n_videos`` videos of ``n_frames`` tiny frames in ``n_shards`` shards, member indexes, index.json."""
     if (out / "index.json").exists():
         return out
     out.mkdir(parents=True, exist_ok=True)
@@ -324,10 +324,11 @@ def main() -> None:
             jpeg_bytes_per_clip=clip_jpeg,
         )
         print(
-            f"\n3. loopback HTTP ({server.name}): local {local_rate:.0f} clips/s, HTTP {http_rate:.0f} clips/s: "
-            f"ratio {http_rate / local_rate:.2f} (goal >= 0.8); {requests} requests, {sent / 1e6:.1f} MB sent: "
-            f"about {sent / clips_http / 1e3:.1f} kB fetched a clip for {clip_jpeg / 1e3:.1f} kB of JPEG frames "
-            "(tar headers and padding, index.json and each worker's member indexes included)"
+            f"\n3. loopback HTTP ({server.name}): local {local_rate:.0f} clips/s, HTTP {http_rate:.0f} "
+            f"clips/s: ratio {http_rate / local_rate:.2f} (goal >= 0.8); {requests} requests, "
+            f"{sent / 1e6:.1f} MB sent: about {sent / clips_http / 1e3:.1f} kB fetched a clip for "
+            f"{clip_jpeg / 1e3:.1f} kB of JPEG frames (tar headers and padding, index.json and each worker's "
+            "member indexes included)"
         )
     print("\n" + json.dumps({k: round(float(v), 3) for k, v in results.items()}))
 

@@ -190,10 +190,8 @@ class ShardSource:
         """Video ``index`` (0-based over the whole folder, shard by shard)."""
         shard, local = self.locate(index)
         table = self.table(shard)
-        if self.modality == "rgb":
-            slots = table.rgb_slots(local)[:, None]  # (frames, channel images)
-        else:
-            slots = table.flow_slots(local)
+        # (frames, channel images): one for RGB, x and y for Flow
+        slots = table.rgb_slots(local)[:, None] if self.modality == "rgb" else table.flow_slots(local)
         return Video(table.ids[local], int(table.labels[local]), len(slots), (shard, table, slots), self)
 
     def read_frames(
