@@ -165,16 +165,10 @@ def clips_per_s(data, args, batches: int) -> float:
 
 SERVER = """
 import signal, sys
-from vr.shards.serve import RangeRequestHandler, make_server
-sent = [0, 0]
-copy = RangeRequestHandler.copyfile
-def counting(self, source, out):
-    sent[0] += 1; sent[1] += self._remaining
-    copy(self, source, out)
-RangeRequestHandler.copyfile = counting
+from vr.shards.serve import make_server
 server = make_server(sys.argv[1], "127.0.0.1", int(sys.argv[2]))
 def stop(*_):
-    print(sent[0], sent[1], flush=True)
+    print(len(server.requests), sum(r[2] for r in server.requests), flush=True)
     raise SystemExit
 signal.signal(signal.SIGTERM, stop)
 server.serve_forever()

@@ -559,3 +559,83 @@ def test_from_video_matches_extract_frames_then_shard(tmp_path):
     assert np.abs(other - last).mean() > 6  # the tolerance tells frames apart
     build_shards(manifest, tmp_path / "c", options, videos=videos, progress=False)
     assert shard_bytes(tmp_path / "b") == shard_bytes(tmp_path / "c")
+
+
+def _as_old_folder(out: Path) -> dict[str, bytes]:
+    """Make ``out`` look written by a `vr shard` without member indexes; returns the removed indexes."""
+    removed = {p.name: p.read_bytes() for p in out.glob("*.idx.json")}
+    for name in removed:
+        (out / name).unlink()
+    index = json.loads((out / "index.json").read_text())
+    for entry in index["shards"]:
+        del entry["members"], entry["members_sha256"]
+    (out / "index.json").write_text(json.dumps(index))
+    return removed
+
+
+def test_reindex_gives_an_old_folder_the_member_indexes_vr_shard_writes(data):
+    from vr.pipelines import SourceError, build_loader
+
+    out = data["tmp"] / "out"
+    build(data, out, flow=data["flow"], options={"modality": "both"})
+    before = [b["video_id"] for b in build_loader(out, backend="torch", num_workers=0, batch_size=2)]
+    written = _as_old_folder(out)
+    with pytest.raises(SourceError, match=f"run `vr shard reindex {out}`"):
+        build_loader(out, backend="torch")
+    assert any("no member index" in p.message for p in verify_shards(out, progress=False))
+    result = CliRunner().invoke(cli, ["shard", "reindex", str(out), "--quiet"])
+    assert result.exit_code == 0 and "3 shard(s) indexed, 0 already" in result.output, result.output
+    assert {p.name: p.read_bytes() for p in out.glob("*.idx.json")} == written  # byte for byte
+    assert verify_shards(out, progress=False) == []
+    after = [b["video_id"] for b in build_loader(out, backend="torch", num_workers=0, batch_size=2)]
+    assert after == before
+    assert "0 shard(s) indexed, 3 already" in CliRunner().invoke(cli, ["shard", "reindex", str(out)]).output
+    # a shard changed since sharding is refused, naming it; the others are not touched
+    _as_old_folder(out)
+    shard = out / "train-000001.tar"
+    raw = bytearray(shard.read_bytes())
+    raw[-100] ^= 1
+    shard.write_bytes(bytes(raw))
+    result = CliRunner().invoke(cli, ["shard", "reindex", str(out), "--quiet"])
+    assert result.exit_code == 1 and "train-000001.tar: its size or SHA-256 differs" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_verify_catches_a_member_index_that_disagrees_with_its_shard(data):
+    import hashlib
+
+    out = data["tmp"] / "out"
+    build(data, out)
+    members = json.loads((out / "train-000000.idx.json").read_text())
+    members["offsets"][2] += 512  # one frame "moved", and the index re-signed to match
+    (out / "train-000000.idx.json").write_text(json.dumps(members))
+    index = json.loads((out / "index.json").read_text())
+    index["shards"][0]["members_sha256"] = hashlib.sha256(
+        (out / "train-000000.idx.json").read_bytes()
+    ).hexdigest()
+    (out / "index.json").write_text(json.dumps(index))
+    problems = verify_shards(out, quick=True, progress=False)
+    assert len(problems) == 1 and "member index says bytes" in problems[0].message
+    assert problems[0].member.endswith(".rgb_00002.jpg")
+
+
+@pytest.mark.parametrize("name", ["../victim.txt", "ABSOLUTE"])
+def test_a_hostile_plan_never_makes_vr_shard_delete_outside_out(data, name):
+    out = data["tmp"] / "out"
+    build(data, out)
+    victim = data["tmp"] / "victim.txt"
+    victim.write_text("keep me")
+    plan = json.loads((out / ".plan.json").read_text())
+    plan["shards"].append({"name": str(victim) if name == "ABSOLUTE" else name, "digest": "", "samples": []})
+    (out / ".plan.json").write_text(json.dumps(plan))
+    with pytest.raises(ShardError, match="not a plain file name"):
+        build(data, out, options={"max_count": 2})
+    result = CliRunner().invoke(
+        cli, ["shard", str(data["manifest"]), "--frames", str(data["frames"]), "--out", str(out)]
+    )
+    assert (
+        result.exit_code == 1
+        and "not a plain file name" in result.output
+        and "Traceback" not in result.output
+    )
+    assert victim.read_text() == "keep me"

@@ -103,6 +103,66 @@ def test_resume_continues_exactly(data, tmp_path):
     assert [r["loss"] for r in read_log(tmp_path / "b" / "train.log")] == [r["loss"] for r in straight]
 
 
+def _spoil_headers(folder: Path, video_id: str) -> dict[str, bytes]:
+    """Clobber the tar headers of every frame of ``video_id`` (a shard rewritten after indexing);
+    returns the original shard bytes to put back."""
+    for idx in folder.glob("*.idx.json"):
+        members = json.loads(idx.read_text())
+        if video_id in members["samples"]["id"]:
+            sample = members["samples"]["id"].index(video_id)
+            first = sum(
+                1 + r + 2 * f
+                for r, f in zip(
+                    members["samples"]["n_rgb"][:sample], members["samples"]["n_flow"][:sample], strict=True
+                )
+            )
+            shard = folder / members["shard"]
+            original = shard.read_bytes()
+            raw = bytearray(original)
+            for slot in range(first + 1, first + 1 + members["samples"]["n_rgb"][sample]):
+                offset = members["offsets"][slot]
+                raw[offset - 512 + 148 : offset - 512 + 156] = b"0000000\0"  # a wrong checksum
+            shard.write_bytes(bytes(raw))
+            return {shard.name: original}
+    raise AssertionError(f"{video_id} is in no shard")
+
+
+def test_resume_mid_epoch_after_a_storage_failure_continues_exactly(data, tmp_path):
+    from dataclasses import replace
+
+    from vr.shards import ShardOptions, build_shards
+    from vr.train.distributed import DistInfo
+    from vr.train.trainer import build_loaders
+
+    manifest, frames = data
+    shards = tmp_path / "shards"
+    build_shards(manifest, shards, ShardOptions(subset="train", max_count=5), frames=frames, progress=False)
+
+    def on_shards(out: Path, **overrides) -> TrainConfig:
+        return replace(config(data, out), data=str(shards), frames_root=None, val_subset=None, **overrides)
+
+    straight = train(on_shards(tmp_path / "a"), progress=False)
+    run = tmp_path / "b"
+    train(on_shards(run, epochs=1), progress=False)
+    # the video of the third batch of epoch 2 becomes unreadable: training stops there, resumably
+    loader, _ = build_loaders(on_shards(run), DistInfo(), torch.device("cpu"), start_epoch=1)
+    third = [b["video_id"] for _, b in zip(range(3), loader, strict=False)][2][0]
+    original = _spoil_headers(shards, third)
+    with pytest.raises(
+        TrainError, match=r"is not member .* stopped in epoch 2 after 2 batches; saved .*last\.pth"
+    ):
+        train(on_shards(run, checkpoint_steps=1), resume=True, progress=False)
+    ckpt = load_checkpoint(run / "last.pth")
+    assert ckpt["epoch"] == 1 and ckpt["partial"]["steps"] == 2
+    for name, raw in original.items():  # the storage is mended
+        (shards / name).write_bytes(raw)
+    resumed = train(on_shards(run), resume=True, progress=False)
+    assert [r["epoch"] for r in resumed] == [2]
+    assert resumed[0]["loss"] == straight[1]["loss"] and resumed[0]["acc"] == straight[1]["acc"]
+    a, b = (load_checkpoint(p / "last.pth")["state_dict"] for p in (tmp_path / "a", run))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_fine_tuning_freezes_modules_before_ft_begin_module(data, tmp_path):
     first = tmp_path / "first"
     train(config(data, first, epochs=1), progress=False)

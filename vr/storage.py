@@ -123,6 +123,11 @@ class LocalStore(Store):
     def exists(self, name: str) -> bool:
         return self.path(name).is_file()
 
+    def sizes(self) -> dict[str, int]:
+        """Every file of the folder and its size, in one directory scan."""
+        with os.scandir(self.root) as entries:
+            return {e.name: e.stat().st_size for e in entries if e.is_file()}
+
     def _fd(self, name: str) -> int:
         fd = self._fds.get(name)
         if fd is not None:
@@ -337,7 +342,7 @@ class FsspecStore(RemoteStore):
         return self.fs.cat_file(url)
 
     def _fetch_range(self, url: str, start: int, end: int) -> bytes:
-        return self.fs.cat_file(url, start, end)
+        return self.fs.cat_file(url, start=start, end=end)
 
     def _stat(self, url: str) -> int:
         return int(self.fs.info(url).get("size") or 0)
@@ -496,7 +501,12 @@ def open_store(
     storage_options: dict[str, Any] | None = None,
     cache_dir: str | os.PathLike | None = None,
 ) -> Store:
-    """A :class:`LocalStore` for a folder (or ``file://`` URL), else a :class:`RemoteStore`."""
+    """A :class:`LocalStore` for a folder (or ``file://`` URL), else a :class:`RemoteStore`.
+
+    ``storage_options``: ``retries`` and ``backoff`` (seconds, doubled at each retry) are ``vr``'s;
+    ``http(s)://`` URLs take ``headers`` and ``timeout`` and are read by :class:`HttpStore`, unless other
+    options are given, which then go to ``fsspec`` (as they do for every other scheme).
+    """
     if isinstance(location, Store):
         return location
     text = os.fspath(location)
@@ -505,6 +515,7 @@ def open_store(
     if not is_url(text):
         return LocalStore(text)
     options = dict(storage_options or {})
-    if text.split("://", 1)[0].lower() in ("http", "https") and set(options) <= {"headers"}:
-        return HttpStore(text, headers=options.get("headers"), cache_dir=cache_dir)
-    return FsspecStore(text, options, cache_dir=cache_dir)
+    ours = {k: options.pop(k) for k in ("retries", "backoff") if k in options}
+    if text.split("://", 1)[0].lower() in ("http", "https") and set(options) <= {"headers", "timeout"}:
+        return HttpStore(text, cache_dir=cache_dir, **ours, **options)
+    return FsspecStore(text, options, cache_dir=cache_dir, **ours)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from vr.commands.options import remote_options
 from vr.train.results import EvalError, ranked
 
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -22,8 +23,8 @@ def _pct(value: float | None) -> str:
 @click.option(
     "--data",
     required=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="Shard folder, or manifest (with --frames-root / --flow-root).",
+    help="Shard folder or its URL (https://, s3://, gs://, ...), or manifest (with --frames-root / "
+    "--flow-root).",
 )
 @click.option("--mode", type=click.Choice(["clip", "video"]), default="video", show_default=True)
 @click.option(
@@ -49,8 +50,9 @@ def _pct(value: float | None) -> str:
 )
 @click.option("--topk", type=click.IntRange(1), help="Classes kept per video in the JSON [default: all].")
 @click.option("--trusted", is_flag=True, help="Load a checkpoint that needs full unpickling.")
+@remote_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def eval_command(checkpoint: Path, data: Path, mode: str, n_clips: int, n_crops: str, **options) -> None:
+def eval_command(checkpoint: Path, data: str, mode: str, n_clips: int, n_crops: str, **options) -> None:
     """Clip or video accuracy of CHECKPOINT, per-class accuracy, confusion matrix and predictions JSON."""
     from vr.train.evaluate import evaluate
 

@@ -21,3 +21,39 @@ def model_args_option(ctx: click.Context, param: click.Parameter, values: tuple[
         except json.JSONDecodeError:
             out[key] = raw.split(",") if "," in raw else raw
     return out
+
+
+def storage_options_option(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, Any]:
+    """``--storage-option KEY=VALUE`` (repeatable): options of the remote filesystem (``fsspec``), VALUE as
+    JSON when it parses (``anon=true``), else a string (``endpoint_url=http://127.0.0.1:9000``)."""
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", ctx, param)
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def remote_options(func):
+    """``--cache-dir`` and ``--storage-option`` for commands that read shard folders at a URL."""
+    func = click.option(
+        "--storage-option",
+        "storage_options",
+        multiple=True,
+        callback=storage_options_option,
+        metavar="KEY=VALUE",
+        help="For a URL: an fsspec option, e.g. endpoint_url=http://minio:9000 for s3:// (repeatable); "
+        "credentials come from the usual environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, ...).",
+    )(func)
+    return click.option(
+        "--cache-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="For a URL: keep each fetched shard here (checked against its SHA-256), read it locally after.",
+    )(func)

@@ -1,9 +1,11 @@
-"""`vr shard`: WebDataset shards of frames/flow (`vr shard MANIFEST ...`), `vr shard verify`, `info`."""
+"""`vr shard`: WebDataset shards of frames/flow (`vr shard MANIFEST ...`), `verify`, `info`, `reindex`,
+`serve`."""
 
 from __future__ import annotations
 
 import click
 
+from vr.commands.options import storage_options_option
 from vr.manifests.schema import SUBSETS, ManifestError
 from vr.shards import (
     ShardError,
@@ -12,10 +14,13 @@ from vr.shards import (
     build_shards,
     format_info,
     parse_size,
+    reindex_shards,
     shard_info,
     verify_shards,
 )
+from vr.shards.index import FolderBusyError
 from vr.shards.plan import MODALITIES
+from vr.storage import StorageError
 
 
 class _SizeType(click.ParamType):
@@ -41,7 +46,8 @@ class _DefaultGroup(click.Group):
 
 @click.group("shard", cls=_DefaultGroup)
 def shard() -> None:
-    """WebDataset shards of frames and flow: `vr shard MANIFEST ...` (build), `verify`, `info`."""
+    """WebDataset shards of frames and flow: `vr shard MANIFEST ...` (build), `verify`, `info`, `reindex`,
+    `serve`."""
 
 
 _DIR = click.Path(exists=True, file_okay=False)
@@ -128,14 +134,23 @@ def build(manifest, frames, flow, out, modality, subset, prefix, max_size, max_c
 
 
 @shard.command("verify")
-@click.argument("folder", type=_DIR)
+@click.argument("folder")
 @click.option("--quick", is_flag=True, help="Skip decoding the JPEGs.")
+@click.option(
+    "--storage-option",
+    "storage_options",
+    multiple=True,
+    callback=storage_options_option,
+    metavar="KEY=VALUE",
+    help="For a URL: an fsspec option, e.g. endpoint_url=http://minio:9000 (repeatable).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def verify(folder: str, quick: bool, quiet: bool) -> None:
-    """Check every shard in FOLDER against its index.json; exit 1 on any problem."""
+def verify(folder: str, quick: bool, storage_options: dict, quiet: bool) -> None:
+    """Check every shard in FOLDER (a folder or its URL) against index.json and the member indexes; exit 1
+    on any problem."""
     try:
-        problems = verify_shards(folder, quick=quick, progress=not quiet)
-    except ShardIndexError as e:
+        problems = verify_shards(folder, quick=quick, progress=not quiet, storage_options=storage_options)
+    except (ShardIndexError, StorageError) as e:
         raise click.ClickException(str(e)) from None
     for problem in problems:
         click.echo(str(problem))
@@ -145,13 +160,51 @@ def verify(folder: str, quick: bool, quiet: bool) -> None:
 
 
 @shard.command("info")
-@click.argument("folder", type=_DIR)
+@click.argument("folder")
 def info(folder: str) -> None:
-    """Samples, classes, frames, bytes and per-class counts of the shards in FOLDER."""
+    """Samples, classes, frames, bytes and per-class counts of the shards in FOLDER (a folder or URL)."""
     try:
         click.echo(format_info(shard_info(folder)))
-    except ShardIndexError as e:
+    except (ShardIndexError, StorageError) as e:
         raise click.ClickException(str(e)) from None
+
+
+@shard.command("reindex")
+@click.argument("folder", type=_DIR)
+@click.option("--force", is_flag=True, help="Rebuild every member index, not only the missing ones.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def reindex(folder: str, force: bool, quiet: bool) -> None:
+    """Add member indexes (every member's offset and size) to a folder written by an older `vr shard`.
+
+    Each shard is read once and checked against its SHA-256 in index.json; loaders then read any frame
+    by offset and never scan a tar.
+    """
+    try:
+        result = reindex_shards(folder, force=force, progress=not quiet)
+    except (ShardIndexError, StorageError, FolderBusyError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"{folder}: {result.indexed} shard(s) indexed, {result.kept} already had a member index")
+
+
+@shard.command("serve")
+@click.argument("folder", type=_DIR)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+def serve(folder: str, host: str, port: int) -> None:
+    """Serve FOLDER over HTTP with Range requests, for `vr train --data http://HOST:PORT/` elsewhere."""
+    from vr.shards.serve import make_server
+
+    try:
+        server = make_server(folder, host, port)
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    click.echo(f"serving {folder} at http://{host}:{server.server_address[1]}/ (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 COMMANDS = [shard]

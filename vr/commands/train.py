@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vr.commands.options import model_args_option
+from vr.commands.options import model_args_option, remote_options
 from vr.train.config import OPTIMIZERS, PRECISIONS, SCHEDULES
 
 
@@ -19,7 +19,11 @@ def _int_list(ctx, param, value: str) -> list[int]:
 
 
 @click.command("train")
-@click.option("--data", required=True, help="Shard folder (index.json) or manifest (.jsonl).")
+@click.option(
+    "--data",
+    required=True,
+    help="Shard folder (index.json) or its URL (https://, s3://, gs://, ...), or a manifest (.jsonl).",
+)
 @click.option("--val-data", default=None, help="Validation shard folder (default: none, or --val-subset).")
 @click.option("--val-subset", default=None, help="With a manifest: the subset to validate on (val/test).")
 @click.option("--frames", "frames_root", default=None, help="Frame root, with a manifest.")
@@ -89,10 +93,17 @@ def _int_list(ctx, param, value: str) -> list[int]:
 @click.option("--workers", type=click.IntRange(0), default=2, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--checkpoint-every", type=click.IntRange(0), default=0, help="Keep save_N.pth every N epochs.")
+@click.option(
+    "--checkpoint-steps",
+    type=click.IntRange(0),
+    default=0,
+    help="Also save last.pth every N optimizer steps; --resume continues mid-epoch.",
+)
 @click.option("--val-every", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--shuffle-frames", is_flag=True, help="Control: shuffle frames within each training clip.")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pth.")
+@remote_options
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pth (mid-epoch too).")
 @click.option("--quiet", "-q", is_flag=True)
 def train(out: Path, compile_: bool, resume: bool, quiet: bool, **options) -> None:
     """Train a 3D CNN on RGB or Flow clips; logs and checkpoints go to --out.

@@ -121,13 +121,9 @@ class ShardSource:
         self._pool: ThreadPoolExecutor | None = None
 
     def _check_local_shards(self) -> None:
-        missing, wrong = [], []
-        for entry in self.entries:
-            for name in (entry["name"], entry["members"]):
-                if not self.store.exists(name):
-                    missing.append(name)
-            if entry["name"] not in missing and self.store.size(entry["name"]) != entry["bytes"]:
-                wrong.append(entry)
+        sizes = self.store.sizes()  # one directory scan, however many shards
+        missing = [n for e in self.entries for n in (e["name"], e["members"]) if n not in sizes]
+        wrong = [e for e in self.entries if e["name"] in sizes and sizes[e["name"]] != e["bytes"]]
         if missing:
             raise SourceError(
                 f"{self.folder}: {len(missing)} file(s) listed in index.json are missing: "
@@ -137,7 +133,7 @@ class ShardSource:
         if wrong:
             e = wrong[0]
             raise SourceError(
-                f"{self.store.describe(e['name'])}: {self.store.size(e['name'])} bytes but index.json says "
+                f"{self.store.describe(e['name'])}: {sizes[e['name']]} bytes but index.json says "
                 f"{e['bytes']} (truncated or rewritten shard; rerun `vr shard`)"
             )
 

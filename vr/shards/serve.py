@@ -74,6 +74,7 @@ class RangeRequestHandler(SimpleHTTPRequestHandler):
         self.end_headers()
         f.seek(start)
         self._remaining = end - start + 1
+        self.server.count(self.command, self.path, self._remaining)
         return f
 
     def copyfile(self, source, outputfile) -> None:
@@ -86,27 +87,43 @@ class RangeRequestHandler(SimpleHTTPRequestHandler):
             remaining -= len(chunk)
 
 
-class _Server(ThreadingHTTPServer):
+class ShardServer(ThreadingHTTPServer):
+    """The server; counts what it answers (``requests``: ``(method, path, bytes)`` of each)."""
+
     daemon_threads = True
     request_queue_size = 128
+    url = ""
+
+    def __init__(self, *args, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.requests: list[tuple[str, str, int]] = []
+        self._lock = threading.Lock()
+
+    def count(self, method: str, path: str, nbytes: int) -> None:
+        with self._lock:
+            self.requests.append((method, path, nbytes if method == "GET" else 0))
 
 
-def make_server(folder: str | os.PathLike, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
-    """A server for ``folder`` bound to ``host:port`` (port 0: any free port; see ``server_address``)."""
+def make_server(
+    folder: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, handler: type = RangeRequestHandler
+) -> ShardServer:
+    """A server for ``folder`` bound to ``host:port`` (port 0: any free port; see ``url``)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder")
-    return _Server((host, port), partial(RangeRequestHandler, directory=str(folder)))
+    server = ShardServer((host, port), partial(handler, directory=str(folder)))
+    server.url = f"http://{host}:{server.server_address[1]}/"
+    return server
 
 
 @contextmanager
-def serving(folder: str | os.PathLike, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve ``folder`` in a background thread for the ``with`` block; yields its URL."""
-    server = make_server(folder, host, port)
+def serving(folder: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, **kw) -> Iterator[ShardServer]:
+    """Serve ``folder`` in a background thread for the ``with`` block; yields the server (``.url``)."""
+    server = make_server(folder, host, port, **kw)
     thread = threading.Thread(target=server.serve_forever, name="vr-shard-serve", daemon=True)
     thread.start()
     try:
-        yield f"http://{host}:{server.server_address[1]}/"
+        yield server
     finally:
         server.shutdown()
         server.server_close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -11,6 +12,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("multistep", "plateau", "cosine", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
 MODALITIES = ("rgb", "flow")
+_SECRET = re.compile(r"key|secret|token|password|credential|auth", re.IGNORECASE)
 
 
 @dataclass
@@ -61,6 +63,9 @@ class TrainConfig:
     dali_threads: int = 2
     seed: int = 0
     checkpoint_every: int = 0
+    checkpoint_steps: int = 0  # also save last.pth every N optimizer steps (resumable mid-epoch)
+    cache_dir: str | None = None  # remote shards: keep fetched shards here
+    storage_options: dict[str, Any] = field(default_factory=dict)  # remote shards: fsspec options
     val_every: int = 1
     device: str = "auto"
     shuffle_frames: bool = False  # control experiment: destroy temporal order inside each clip
@@ -79,6 +84,7 @@ class TrainConfig:
             ),
             (self.clip_len >= 1 and self.frame_stride >= 1 and self.size >= 8, "bad clip shape"),
             (self.lr > 0, "lr must be positive"),
+            (self.checkpoint_steps >= 0 and self.checkpoint_every >= 0, "checkpoint intervals must be >= 0"),
             (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
             (
                 not self.pretrain_rgb_to_flow or (self.pretrain and self.modality == "flow"),
@@ -94,6 +100,11 @@ class TrainConfig:
         return 3 if self.modality == "rgb" else 2
 
     def save(self, path: str | os.PathLike) -> None:
+        """Write the config as JSON; secrets among the storage options are not written."""
+        data = asdict(self)
+        data["storage_options"] = {
+            k: "<redacted>" if _SECRET.search(k) else v for k, v in self.storage_options.items()
+        }
         with open(path, "w", encoding="utf-8") as f:
-            json.dump(asdict(self), f, indent=2, sort_keys=True)
+            json.dump(data, f, indent=2, sort_keys=True)
             f.write("\n")

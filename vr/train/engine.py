@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -37,13 +37,17 @@ class StopFlag:
 
 @dataclass
 class EpochStats:
-    """Sums over one pass (so ranks can add them up), and their means."""
+    """Sums over one pass (so ranks can add them up), and their means. ``steps``: batches of the epoch
+    done (counting those of an earlier, interrupted run); ``interrupted``: the pass stopped early (a
+    signal, or ``error``: the data could not be read)."""
 
     loss_sum: float
     correct: float
     clips: int
     seconds: float
     interrupted: bool = False
+    steps: int = 0
+    error: str | None = None
 
     @property
     def loss(self) -> float:
@@ -114,23 +118,47 @@ def train_epoch(
     shuffle_frames_seed: int | None = None,
     max_steps: int | None = None,
     stop: StopFlag | None = None,
+    should_stop: Callable[[bool], bool] | None = None,
+    on_step: Callable[[EpochStats], None] | None = None,
+    resume: EpochStats | None = None,
     progress: bool = True,
     desc: str = "train",
 ) -> EpochStats:
-    """Train for one pass over ``loader`` (gradient accumulation over ``accumulate`` batches)."""
+    """Train for one pass over ``loader`` (gradient accumulation over ``accumulate`` batches).
+
+    ``resume``: the stats of an earlier run of this epoch that stopped after ``resume.steps`` batches (the
+    loader starts after them). A stop (``stop``, or ``should_stop(requested)``, which DDP uses to stop
+    every rank at the same step) or a :class:`~vr.storage.StorageError` ends the pass at the last
+    optimizer step, so that the returned stats and the model agree; ``on_step(stats)`` runs after every
+    optimizer step (periodic checkpoints).
+    """
+    from vr.storage import StorageError
+
     model.train()
+    first = resume.steps if resume else 0
     total = len(loader) if hasattr(loader, "__len__") else None
     if max_steps is not None and total is not None:
-        total = min(total, max_steps)
+        total = min(total, max(0, max_steps - first))
     generator = None
     if shuffle_frames_seed is not None:
         generator = torch.Generator().manual_seed(shuffle_frames_seed)
-    loss_sum = correct = seen = 0.0
-    start = time.perf_counter()
+    base = resume or EpochStats(0.0, 0.0, 0, 0.0)
+    loss_sum, correct, seen = base.loss_sum, base.correct, float(base.clips)
+    committed = EpochStats(loss_sum, correct, int(seen), base.seconds, steps=first)
+    start = time.perf_counter() - base.seconds
     optimizer.zero_grad(set_to_none=True)
     bar = tqdm(total=total, desc=desc, unit="batch", disable=not progress, leave=False)
-    step = 0
-    for step, batch in enumerate(loader, start=1):
+    step, error, stopped = first, None, False
+    batches = iter(loader)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            break
+        except StorageError as e:
+            error = str(e)
+            break
+        step += 1
         clip, label = to_device(batch, device, channels_last)
         if generator is not None:
             clip = shuffle_time(clip, generator)
@@ -139,10 +167,6 @@ def train_epoch(
                 logits = model(clip)
                 loss = F.cross_entropy(logits.float(), label, label_smoothing=label_smoothing)
             scaler.scale(loss / accumulate).backward()
-        if step % accumulate == 0:
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
         n = label.numel()
         loss_sum += loss.item() * n
         correct += (logits.argmax(1) == label).sum().item()
@@ -152,15 +176,37 @@ def train_epoch(
         bar.set_postfix(
             loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", clips_s=f"{seen / elapsed:.1f}"
         )
-        if (max_steps is not None and step >= max_steps) or (stop is not None and stop.requested):
+        if step % accumulate == 0:
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            committed = EpochStats(loss_sum, correct, int(seen), elapsed, steps=step)
+            if on_step is not None:
+                on_step(committed)
+            requested = stop is not None and stop.requested
+            last = total is not None and step - first >= total
+            if not last and (should_stop(requested) if should_stop is not None else requested):
+                stopped = True
+                break
+        if max_steps is not None and step >= max_steps:
             break
+    bar.close()
+    if stopped or error:  # the batches after the last optimizer step are redone on resume
+        optimizer.zero_grad(set_to_none=True)
+        return EpochStats(
+            committed.loss_sum,
+            committed.correct,
+            committed.clips,
+            time.perf_counter() - start,
+            interrupted=True,
+            steps=committed.steps,
+            error=error,
+        )
     if step % accumulate:
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
-    bar.close()
-    interrupted = bool(stop and stop.requested)
-    return EpochStats(loss_sum, correct, int(seen), time.perf_counter() - start, interrupted)
+    return EpochStats(loss_sum, correct, int(seen), time.perf_counter() - start, steps=step)
 
 
 @torch.no_grad()

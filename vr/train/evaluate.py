@@ -145,6 +145,7 @@ class EvalReport:
 def _check_readable(source, where: str) -> None:
     """Read the first frame of the first video, so missing frames or flow fail before any work."""
     from vr.pipelines.jpeg import BadJPEG, jpeg_size
+    from vr.storage import StorageError
 
     try:
         video = source.video(0)
@@ -152,7 +153,7 @@ def _check_readable(source, where: str) -> None:
             raise OSError(f"video {video.id!r} has no {source.modality} frames")
         for data in video.read([0])[0]:
             jpeg_size(data)
-    except (OSError, ValueError, KeyError, BadJPEG) as e:
+    except (OSError, ValueError, KeyError, BadJPEG, StorageError) as e:
         hint = " (is flow_root the flow folder?)" if source.modality == "flow" else ""
         raise EvalError(f"{where}: cannot read {source.modality} frames ({e}){hint}") from None
 
@@ -191,8 +192,11 @@ def evaluate(
     workers: int = 2,
     trusted: bool = False,
     progress: bool = True,
+    storage_options: dict | None = None,
+    cache_dir: str | os.PathLike | None = None,
 ) -> EvalReport:
-    """Evaluate ``checkpoint`` on ``data`` (shard folder, or manifest with ``frames_root``/``flow_root``).
+    """Evaluate ``checkpoint`` on ``data`` (shard folder, local or at a URL with ``storage_options`` and
+    ``cache_dir``; or manifest with ``frames_root``/``flow_root``).
 
     ``output``: the predictions JSON (the seed's results format, ``topk`` classes per video, all when
     None); beside it ``<stem>.confusion.png`` and ``<stem>.metrics.json``. Raises :class:`EvalError`
@@ -200,6 +204,7 @@ def evaluate(
     """
     from vr.pipelines.build import build_loader, open_source
     from vr.pipelines.sources import SourceError
+    from vr.storage import StorageError
     from vr.train.engine import predict
     from vr.train.trainer import TrainError, resolve_device
 
@@ -219,8 +224,16 @@ def evaluate(
         raise EvalError(str(e)) from None
     where = str(data)
     try:
-        source = open_source(data, ckpt_modality, frames_root=frames_root, flow_root=flow_root, subset=subset)
-    except (SourceError, ValueError, OSError) as e:
+        source = open_source(
+            data,
+            ckpt_modality,
+            frames_root=frames_root,
+            flow_root=flow_root,
+            subset=subset,
+            storage_options=storage_options or None,
+            cache_dir=cache_dir,
+        )
+    except (SourceError, ValueError, OSError, StorageError) as e:
         raise EvalError(f"{e} (the checkpoint is a {ckpt_modality} model)") from None
     if len(source) == 0:
         raise EvalError(f"{where}: no videos{f' in subset {subset!r}' if subset else ''}")
@@ -243,9 +256,12 @@ def evaluate(
     except (ValueError, OSError) as e:
         raise EvalError(str(e)) from None
     model.to(dev)
-    ids, scores, labels, _ = predict(
-        model, loader, dev, precision=precision, progress=progress, desc=f"eval {mode}"
-    )
+    try:
+        ids, scores, labels, _ = predict(
+            model, loader, dev, precision=precision, progress=progress, desc=f"eval {mode}"
+        )
+    except StorageError as e:
+        raise EvalError(str(e)) from None
     if not ids:
         raise EvalError(f"{where}: every clip was unreadable ({'; '.join(r for _, r in loader.skipped[:2])})")
     view_top1 = accuracy(scores.numpy(), labels.numpy(), 1)

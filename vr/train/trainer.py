@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from vr.provenance import data_info
+from vr.storage import StorageError
 from vr.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, unwrap
 from vr.train.config import TrainConfig
 from vr.train.distributed import DistInfo, all_sum, barrier, init_distributed, shutdown
@@ -34,8 +35,11 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def build_loaders(config: TrainConfig, dist_info: DistInfo, device: torch.device, start_epoch: int = 0):
-    """The training loader and, when there is validation data, the validation loader (centre clips)."""
+def build_loaders(
+    config: TrainConfig, dist_info: DistInfo, device: torch.device, start_epoch: int = 0, start_batch: int = 0
+):
+    """The training loader (its first pass from batch ``start_batch`` of epoch ``start_epoch``, 0-based)
+    and, when there is validation data, the validation loader (centre clips)."""
     from vr.pipelines.build import build_loader
 
     common = dict(
@@ -53,6 +57,8 @@ def build_loaders(config: TrainConfig, dist_info: DistInfo, device: torch.device
         flow_root=config.flow_root,
         device_id=(device.index or 0) if device.type == "cuda" and config.loader == "dali" else None,
         num_threads=config.dali_threads,
+        storage_options=config.storage_options or None,
+        cache_dir=config.cache_dir,
     )
     try:
         train = build_loader(
@@ -62,13 +68,14 @@ def build_loaders(config: TrainConfig, dist_info: DistInfo, device: torch.device
             train_crop=config.train_crop,
             hflip=config.hflip,
             start_epoch=start_epoch,
+            start_batch=start_batch,
             **common,
         )
         val = None
         val_source = config.val_data or (config.data if config.val_subset else None)
         if val_source is not None:
             val = build_loader(val_source, mode="eval", subset=config.val_subset, **common)
-    except (ValueError, FileNotFoundError, OSError) as e:
+    except (ValueError, OSError, StorageError) as e:
         raise TrainError(str(e)) from None
     if train.n_items < config.batch_size and not dist_info.enabled:
         raise TrainError(
@@ -123,11 +130,16 @@ class Run:
         torch.manual_seed(config.seed)
         checkpoint = self._checkpoint_to_resume() if resume else None
         self.start_epoch = checkpoint["epoch"] + 1 if checkpoint else 1
+        partial = (checkpoint or {}).get("partial")
+        self.resume_stats = EpochStats(**partial) if partial else None  # the start epoch, done in part
         self.train_loader, self.val_loader = build_loaders(
-            config, self.dist, self.device, self.start_epoch - 1
+            config, self.dist, self.device, self.start_epoch - 1, self.resume_stats.steps if partial else 0
         )
         self.labels = self.train_loader.labels
-        self.data_info = data_info(self.train_loader.source)
+        try:
+            self.data_info = data_info(self.train_loader.source)
+        except StorageError as e:
+            raise TrainError(str(e)) from None
         if not self.labels:
             raise TrainError(f"{config.data}: the training data has no label list")
         if checkpoint and checkpoint.get("labels") and checkpoint["labels"] != self.labels:
@@ -175,7 +187,9 @@ class Run:
         self.val_log = CsvLog(self.out / "val.log", ["epoch", "loss", "acc"], resume_after)
         self.scalars = Scalars(self.out / "tb")
 
-    def _save(self, name: str, epoch: int) -> None:
+    def _save(self, name: str, epoch: int, partial: EpochStats | None = None) -> None:
+        """Checkpoint after epoch ``epoch``; ``partial``: how far epoch ``epoch + 1`` got (its batches
+        done and their loss sums), from which ``--resume`` continues."""
         if not self.dist.is_main:
             return
         model = unwrap(self.model)
@@ -201,6 +215,7 @@ class Run:
             config=asdict(self.config),
             clip=[self.config.clip_len, self.config.size, self.config.size],
             data_info=self.data_info,
+            partial=None if partial is None else {k: v for k, v in asdict(partial).items() if k != "error"},
         )
 
     def _validate(self) -> tuple[float, float]:
@@ -223,6 +238,12 @@ class Run:
         with StopFlag() as stop:
             for epoch in range(self.start_epoch, config.epochs + 1):
                 lr = current_lr(self.optimizer)
+                resume = self.resume_stats if epoch == self.start_epoch else None
+
+                def on_step(done: EpochStats, epoch: int = epoch) -> None:
+                    if config.checkpoint_steps and done.steps % config.checkpoint_steps == 0:
+                        self._save("last.pth", epoch - 1, partial=done)
+
                 stats = train_epoch(
                     self.model,
                     self.train_loader,
@@ -236,13 +257,19 @@ class Run:
                     shuffle_frames_seed=(config.seed * 1000 + epoch) if config.shuffle_frames else None,
                     max_steps=config.max_steps_per_epoch,
                     stop=stop,
+                    should_stop=self._any_rank if self.dist.enabled else None,
+                    on_step=on_step,
+                    resume=resume,
                     progress=self.progress and self.dist.is_main,
                     desc=f"epoch {epoch}/{config.epochs}",
                 )
                 if stats.interrupted:
-                    # Keep the partial epoch's weights, but mark the epoch undone: --resume redoes it.
-                    self._save("last.pth", epoch - 1)
-                    log.warning("stopped by signal during epoch %d; saved %s", epoch, self.out / "last.pth")
+                    # --resume continues this epoch after its last optimizer step
+                    self._save("last.pth", epoch - 1, partial=stats)
+                    where = f"epoch {epoch} after {stats.steps} batches; saved {self.out / 'last.pth'}"
+                    if stats.error:
+                        raise TrainError(f"{stats.error}; stopped in {where}: rerun with --resume once fixed")
+                    log.warning("stopped by signal during %s", where)
                     break
                 totals = all_sum([stats.loss_sum, stats.correct, float(stats.clips)], self.dist)
                 stats = EpochStats(totals[0], totals[1], int(totals[2]), stats.seconds)
@@ -255,7 +282,11 @@ class Run:
                 }
                 val_loss = None
                 if self.val_loader is not None and (epoch % config.val_every == 0 or epoch == config.epochs):
-                    val_loss, val_acc = self._validate()
+                    try:
+                        val_loss, val_acc = self._validate()
+                    except StorageError as e:
+                        self._save("last.pth", epoch)
+                        raise TrainError(f"validation after epoch {epoch}: {e}; saved last.pth") from None
                     row.update(val_loss=val_loss, val_acc=val_acc)
                 self._step_scheduler(val_loss if val_loss is not None else stats.loss)
                 self._log(row)
@@ -271,6 +302,10 @@ class Run:
         if self.scalars is not None:
             self.scalars.close()
         return history
+
+    def _any_rank(self, requested: bool) -> bool:
+        """Whether any rank was asked to stop (every rank then stops after the same step)."""
+        return all_sum([float(requested)], self.dist)[0] > 0
 
     def _step_scheduler(self, monitored: float) -> None:
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
