@@ -1,4 +1,5 @@
-"""Distributed data parallel from torchrun's environment: NCCL on GPUs, gloo on CPU."""
+"""Distributed data parallel from torchrun's environment: NCCL (and gloo for CPU tensors) on GPUs, gloo on
+the CPU. Collectives of this module put their tensors on the run's device, so the same code runs on both."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class DistInfo:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    device: str = "cpu"  # where collective tensors live: NCCL reduces CUDA tensors only
 
     @property
     def is_main(self) -> bool:
@@ -29,16 +31,19 @@ def init_distributed(device: torch.device) -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+        # on GPUs both backends: NCCL for CUDA tensors, gloo for any CPU tensor a collective may meet
+        dist.init_process_group("cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo")
+    where = f"cuda:{local_rank}" if device.type == "cuda" else "cpu"
+    return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, where)
 
 
 def all_sum(values: list[float], info: DistInfo) -> list[float]:
     """Element-wise sum of ``values`` over all ranks."""
     if not info.enabled:
         return values
-    t = torch.tensor(values, dtype=torch.float64)
+    t = torch.tensor(values, dtype=torch.float64, device=info.device)
     dist.all_reduce(t)
     return t.tolist()
 
