@@ -2,7 +2,8 @@
 
 :class:`ClipSource` is the per-sample callback (``batch=False``) that DALI runs in ``num_workers`` Python
 worker processes: it maps ``SampleInfo.idx_in_epoch`` through the seeded epoch order to an item, reads the
-item's encoded frames (:func:`~vr.pipelines.read.read_clip`) and returns them with the crop box, the flip
+item's encoded frames (:func:`~vr.pipelines.read.read_clips`, together with the rest of the worker's share
+of the batch, so a shard's members come in few reads) and returns them with the crop box, the flip
 and the normalisation parameters. Two decoders:
 
 * ``dali`` (the default on a GPU): the graph decodes only the box (``fn.decoders.image_slice``,
@@ -32,7 +33,7 @@ import torch
 from vr.pipelines.decode import CORRUPT, decode_pixels
 from vr.pipelines.loader_base import ClipLoaderBase
 from vr.pipelines.order import EpochOrder
-from vr.pipelines.read import Fatal, RawClip, Skip, read_clip
+from vr.pipelines.read import Fatal, RawClip, Skip, read_clips
 from vr.pipelines.sampling import Box, ClipSpec, SamplingConfig
 
 ID_BYTES = 1024  # video ids (and skip reasons) ride as fixed-width UTF-8; longer ones are cut
@@ -57,6 +58,7 @@ class ClipSource:
         order: EpochOrder,
         decoder: str = "dali",
         start_batch: int = 0,
+        workers: int = 0,
     ):
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
@@ -66,7 +68,34 @@ class ClipSource:
         self.n_batches = self.n // batch_size if drop_last else -(-self.n // batch_size)
         self.padded = self.n_batches * batch_size
         self.skip = start_batch * batch_size  # items of the first epoch already done (resuming mid-epoch)
+        self.batch_size, self.workers = batch_size, max(1, workers)
         self._filler: dict[str, bytes] = {}
+        self._ready: dict[tuple[int, int], RawClip | Skip] = {}
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_ready": {}}
+
+    def _group(self, position: int, idx_in_batch: int) -> range:
+        """The positions from ``position`` to the end of its worker's share of the batch: DALI splits
+        every batch into ``workers`` contiguous shares, one per worker, which is read as one batch."""
+        base, extra = divmod(self.batch_size, self.workers)
+        end = 0
+        for share in range(self.workers):
+            end += base + (share < extra)
+            if idx_in_batch < end:
+                break
+        return range(position, min(position - idx_in_batch + end, self.n))
+
+    def _read(self, epoch_idx: int, position: int, idx_in_batch: int) -> RawClip | Skip:
+        """The clip at ``position``, read with the rest of this worker's share of the batch."""
+        key = (epoch_idx, position)
+        if key not in self._ready:
+            epoch = self.start_epoch + epoch_idx
+            group = self._group(position, idx_in_batch)
+            items = self.order.items(epoch)[group.start : group.stop]
+            clips = read_clips(self.source, self.config, self.seed, [(epoch, int(i)) for i in items])
+            self._ready = {(epoch_idx, q): clip for q, clip in zip(group, clips, strict=True)}
+        return self._ready.pop(key)
 
     @property
     def flow(self) -> bool:
@@ -95,9 +124,8 @@ class ClipSource:
             raise StopIteration
         if position >= self.n:
             return self._outputs(self._placeholder(-1, ""), 0)
-        epoch = self.start_epoch + info.epoch_idx
-        item = int(self.order.items(epoch)[position])
-        got = read_clip(self.source, self.config, self.seed, epoch, item)
+        got = self._read(info.epoch_idx, position, info.idx_in_batch)
+        item = got.item
         pixels = None
         if self.decoder == "workers" and not isinstance(got, Skip):
             pixels = decode_pixels(got, self.source.modality)
@@ -212,7 +240,18 @@ class DaliClipLoader(ClipLoaderBase):
         if decoder is None:
             decoder = "workers" if device_id is None else "dali"
         self.callback = ClipSource(
-            source, config, seed, batch_size, drop_last, start_epoch, mean, std, order, decoder, start_batch
+            source,
+            config,
+            seed,
+            batch_size,
+            drop_last,
+            start_epoch,
+            mean,
+            std,
+            order,
+            decoder,
+            start_batch,
+            num_workers,
         )
         if self.callback.n_batches == 0:
             raise ValueError(f"{self.callback.n} clips make no full batch of {batch_size} with drop_last")

@@ -54,6 +54,7 @@ def training_data_info(ckpt: dict) -> dict:
     ``data_info``, else (checkpoints of older versions) read from the training data when it is at hand."""
     from vr.pipelines.build import open_source
     from vr.provenance import data_info
+    from vr.storage import StorageError
 
     if ckpt.get("data_info"):
         return ckpt["data_info"]
@@ -68,9 +69,9 @@ def training_data_info(ckpt: dict) -> dict:
             flow_root=config.get("flow_root"),
             subset=config.get("train_subset"),
         )
-    except (ValueError, OSError, KeyError):
+        return data_info(source)
+    except (ValueError, OSError, KeyError, StorageError):
         return {}
-    return data_info(source)
 
 
 def _encode(image: np.ndarray, quality: int) -> bytes:
