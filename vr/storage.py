@@ -194,7 +194,7 @@ class RemoteStore(Store):
         self._local: LocalStore | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_local": None}
+        return {**self.__dict__, "_local": None, "_expected": {}, "_sizes": {}}  # refilled by their users
 
     # what a subclass provides: whole file, byte range [start, end), size, stream; no retries
     def _fetch(self, url: str) -> bytes:

@@ -21,6 +21,8 @@ Nothing here grows with the dataset beyond one rank's share of one epoch: an ``i
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 WINDOW_SHARDS = 4  # the local shuffle moves a video at most this many (average) shards' worth of places
@@ -74,7 +76,14 @@ class EpochOrder:
         return self.n_rank_videos * self.views
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_cached": None}
+        """Small (a loader worker gets a copy): shard sizes compressed, derived arrays dropped."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_cached", "shard_sizes", "starts")}
+        return {**state, "shard_sizes": zlib.compress(self.shard_sizes.tobytes())}
+
+    def __setstate__(self, state: dict) -> None:
+        sizes = np.frombuffer(zlib.decompress(state.pop("shard_sizes")), np.int64)
+        self.__dict__.update(state, shard_sizes=sizes, _cached=None)
+        self.starts = np.concatenate([[0], np.cumsum(sizes)])
 
     def items(self, epoch: int) -> np.ndarray:
         """The items of ``epoch`` in visiting order (the last epoch asked for is kept)."""

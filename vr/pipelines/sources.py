@@ -31,7 +31,7 @@ from vr import layout
 from vr.manifests.schema import Manifest, read_manifest
 from vr.provenance import describe_folders
 from vr.safepath import UnsafePathError, relative_path
-from vr.shards.format import MemberIndex, ShardIndexError, read_index, read_member_index, read_slots
+from vr.shards.format import INDEX, MemberIndex, ShardIndexError, load_index, read_member_index, read_slots
 from vr.storage import StorageError, Store, is_url, open_store
 
 MODALITIES = ("rgb", "flow")
@@ -90,7 +90,7 @@ class ShardSource:
         self.folder = self.store.location
         self.modality = modality
         try:
-            index = read_index(self.store)
+            index, self._digest = load_index(self.store)
         except ShardIndexError as e:
             raise SourceError(str(e)) from None
         held = index["modality"]
@@ -101,17 +101,21 @@ class ShardSource:
                 f"{self.folder}: the shards hold subset {index.get('subset')!r}, not {subset!r} "
                 "(shard each subset into its own folder: vr shard --subset)"
             )
-        self.labels: list[str] = list(index["labels"])
-        self.preprocess: dict[str, Any] = dict(index.get("preprocess") or {})
-        self.entries: list[dict[str, Any]] = index["shards"]
-        old = [e["name"] for e in self.entries if "members" not in e]
+        old = [e["name"] for e in index["shards"] if "members" not in e]
         if old:
             raise SourceError(
                 f"{self.folder}: {len(old)} shard(s) have no member index (written by an older `vr shard`, "
                 f"e.g. {old[0]}); run `vr shard reindex {self.folder}` once"
             )
         if self.store.is_local:  # cheap here, and a clear error before any worker starts
-            self._check_local_shards()
+            self._check_local_shards(index["shards"])
+        self._use(index)
+
+    def _use(self, index: dict[str, Any]) -> None:
+        """Take the shard list of a checked index."""
+        self.labels: list[str] = list(index["labels"])
+        self.preprocess: dict[str, Any] = dict(index.get("preprocess") or {})
+        self.entries: list[dict[str, Any]] = index["shards"]
         for entry in self.entries:
             self.store.expect(entry["name"], entry["bytes"], entry["sha256"])
         self.shard_sizes = np.array([e["n_samples"] for e in self.entries], np.int64)
@@ -120,10 +124,23 @@ class ShardSource:
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
-    def _check_local_shards(self) -> None:
+    def __getstate__(self) -> dict[str, Any]:
+        """Small: a loader worker reads ``index.json`` again (a large pickle would make worker start-up
+        wait on each worker in turn) and checks that it is the one this source was opened on."""
+        keep = ("store", "folder", "modality", "_digest")
+        return {k: v for k, v in self.__dict__.items() if k in keep}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        index, digest = load_index(self.store)
+        if digest != self._digest:
+            raise StorageError(f"{self.store.describe(INDEX)}: changed while the loader started; start again")
+        self._use(index)
+
+    def _check_local_shards(self, entries: list[dict[str, Any]]) -> None:
         sizes = self.store.sizes()  # one directory scan, however many shards
-        missing = [n for e in self.entries for n in (e["name"], e["members"]) if n not in sizes]
-        wrong = [e for e in self.entries if e["name"] in sizes and sizes[e["name"]] != e["bytes"]]
+        missing = [n for e in entries for n in (e["name"], e["members"]) if n not in sizes]
+        wrong = [e for e in entries if e["name"] in sizes and sizes[e["name"]] != e["bytes"]]
         if missing:
             raise SourceError(
                 f"{self.folder}: {len(missing)} file(s) listed in index.json are missing: "
@@ -139,12 +156,6 @@ class ShardSource:
 
     def __len__(self) -> int:
         return self._starts[-1]
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_tables": OrderedDict(), "_lock": None, "_pool": None}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _lock=threading.Lock())
 
     def table(self, shard: int) -> MemberIndex:
         """The member index of shard ``shard`` (loaded and checked on first use, a few kept)."""

@@ -320,10 +320,17 @@ def build_index(
 def read_index(location: str | os.PathLike | Store) -> dict[str, Any]:
     """The ``index.json`` of a shard folder (a path, a URL or a store), checked: its fields and types,
     every shard and member-index name a plain file name inside the folder, counts that add up."""
-    store = open_store(location)
+    return load_index(open_store(location))[0]
+
+
+def load_index(store: Store) -> tuple[dict[str, Any], str]:
+    """:func:`read_index`, and the SHA-256 of the bytes it was read from."""
+    import hashlib
+
     where = store.describe(INDEX)
     try:
-        index = json.loads(store.read(INDEX))
+        data = store.read(INDEX)
+        index = json.loads(data)
     except StorageError as e:
         raise ShardIndexError(f"{e} (not a `vr shard` output folder?)") from None
     except ValueError as e:
@@ -344,7 +351,7 @@ def read_index(location: str | os.PathLike | Store) -> dict[str, Any]:
         raise ShardIndexError(f"{where}: a shard is listed twice")
     if sum(s["n_samples"] for s in index["shards"]) != index["n_samples"]:
         raise ShardIndexError(f"{where}: the shards' sample counts do not add up to n_samples")
-    return index
+    return index, hashlib.sha256(data).hexdigest()
 
 
 def _check_entry(shard: Any, where: str) -> None:
