@@ -37,6 +37,8 @@ def plain_name(name: object, *, what: str = "name", source: str | os.PathLike | 
 def relative_path(path: object, *, what: str = "path", source: str | os.PathLike | None = None) -> str:
     """``path`` as a normalised relative POSIX path that stays inside its root (no absolute path, no
     ``..``, no empty or NUL-bearing name); else :class:`UnsafePathError` naming ``source``."""
+    if isinstance(path, str) and _is_plain_relative(path):
+        return path  # the common case, without building a path object (manifests have millions)
     bad = None
     if not isinstance(path, str) or not path:
         bad = "is empty or not a string"
@@ -53,6 +55,21 @@ def relative_path(path: object, *, what: str = "path", source: str | os.PathLike
     if bad is not None:
         raise UnsafePathError(f"{_where(source)}{what} {path!r} {bad}: it must stay inside its root")
     return PurePosixPath(*parts).as_posix()
+
+
+def _is_plain_relative(path: str) -> bool:
+    """A normalised relative path with nothing to resolve: no ``..``, ``.``, empty or absolute parts."""
+    return (
+        bool(path)
+        and path[0] not in "/\\."
+        and ".." not in path
+        and "\0" not in path
+        and "//" not in path
+        and ":" not in path[:3]
+        and "://" not in path
+        and "/./" not in path
+        and not path.endswith(("/", "/."))
+    )
 
 
 def inside(

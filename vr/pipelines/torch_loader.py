@@ -6,6 +6,7 @@ epoch and the item only: the worker count changes speed, never the batches.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterator
 
 import cv2
@@ -122,6 +123,10 @@ class TorchClipLoader(ClipLoaderBase):
     ):
         super().__init__(source, config, batch_size, dtype, order)
         self.sampler = EpochBatchSampler(order, batch_size, drop_last, start_epoch, start_batch)
+        context = multiprocessing.get_context("forkserver")
+        # workers fork from a server that has imported torch, OpenCV and vr once, instead of each importing
+        # them while its loader waits (no effect once the server runs; it starts no threads)
+        context.set_forkserver_preload([__name__])
         self.loader = DataLoader(
             ClipDataset(source, config, seed, mean, std),
             batch_sampler=self.sampler,
@@ -132,7 +137,7 @@ class TorchClipLoader(ClipLoaderBase):
             worker_init_fn=_worker_init if num_workers > 0 else None,
             # Not fork: a child forked after the parent ran OpenCV's or OpenMP's thread pools can hang
             # (the demo and the trainer use both before their loaders start workers).
-            multiprocessing_context="forkserver" if num_workers > 0 else None,
+            multiprocessing_context=context if num_workers > 0 else None,
             pin_memory=torch.cuda.is_available(),
         )
 
