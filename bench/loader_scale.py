@@ -282,6 +282,7 @@ def main() -> None:
             max(1, args.large // shards_per),
             args.large_frames,
         )
+        first_batch(small, args)  # the process's first loader starts the worker fork server (once, ~1 s)
         timings: dict[str, list[tuple[float, float]]] = {"small": [], "large": []}
         for r in range(args.rounds):
             for name in ("small", "large")[:: 1 if r % 2 == 0 else -1]:
