@@ -8,9 +8,11 @@ from typing import Any
 import click
 
 
-def model_args_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
-    """``--model-arg KEY=VALUE`` (repeatable): VALUE as JSON when it parses (``0.25``, ``true``,
-    ``[1,1,1,1]``), a comma-separated list (``st_struct=A,B``), else a string (``shortcut=B``)."""
+def _key_values(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...], lists: bool
+) -> dict[str, Any]:
+    """``KEY=VALUE`` items: VALUE as JSON when it parses, else (``lists``) a comma-separated list, else a
+    string."""
     out: dict[str, Any] = {}
     for item in values:
         key, sep, raw = item.partition("=")
@@ -19,8 +21,14 @@ def model_args_option(ctx: click.Context, param: click.Parameter, values: tuple[
         try:
             out[key] = json.loads(raw)
         except json.JSONDecodeError:
-            out[key] = raw.split(",") if "," in raw else raw
+            out[key] = raw.split(",") if lists and "," in raw else raw
     return out
+
+
+def model_args_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
+    """``--model-arg KEY=VALUE`` (repeatable): VALUE as JSON when it parses (``0.25``, ``true``,
+    ``[1,1,1,1]``), a comma-separated list (``st_struct=A,B``), else a string (``shortcut=B``)."""
+    return _key_values(ctx, param, values, lists=True)
 
 
 def storage_options_option(
@@ -28,16 +36,7 @@ def storage_options_option(
 ) -> dict[str, Any]:
     """``--storage-option KEY=VALUE`` (repeatable): options of the remote filesystem (``fsspec``), VALUE as
     JSON when it parses (``anon=true``), else a string (``endpoint_url=http://127.0.0.1:9000``)."""
-    out: dict[str, Any] = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.isidentifier():
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", ctx, param)
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
+    return _key_values(ctx, param, values, lists=False)
 
 
 def remote_options(func):

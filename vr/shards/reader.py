@@ -8,12 +8,31 @@ checksum and never seeks.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import BinaryIO, NamedTuple
 
 BLOCK = 512
 _ZERO = bytes(BLOCK)
 REGULAR = (b"0", b"\0", b"7")
+
+
+class HashingReader:
+    """A binary stream's ``read``, hashing (SHA-256) and counting what passes through."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw, self.sha256, self.size = raw, hashlib.sha256(), 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.sha256.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        """Read (and hash) the rest of the stream."""
+        while self.read(1 << 20):
+            pass
 
 
 class TarFormatError(ValueError):

@@ -26,7 +26,7 @@ from vr.shards.format import (
     read_index,
 )
 from vr.shards.index import folder_lock, write_bytes_atomic, write_json_atomic
-from vr.shards.reader import TarFormatError, iter_members
+from vr.shards.reader import HashingReader, TarFormatError, iter_members
 from vr.storage import LocalStore, is_url
 
 
@@ -34,17 +34,6 @@ from vr.storage import LocalStore, is_url
 class ReindexResult:
     indexed: int
     kept: int
-
-
-class _Hashing:
-    def __init__(self, raw) -> None:
-        self.raw, self.sha256, self.size = raw, hashlib.sha256(), 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        self.sha256.update(data)
-        self.size += len(data)
-        return data
 
 
 def index_shard(store: LocalStore, entry: dict) -> bytes:
@@ -61,7 +50,7 @@ def index_shard(store: LocalStore, entry: dict) -> bytes:
             builder.add(key, str(meta.get("id", key)), label if isinstance(label, int) else None, located)
 
     with store.open(name) as raw:
-        reader = _Hashing(raw)
+        reader = HashingReader(raw)
         try:
             for member in iter_members(reader):
                 parsed = parse_member(member.name)
@@ -77,8 +66,7 @@ def index_shard(store: LocalStore, entry: dict) -> bytes:
             finish()
         except TarFormatError as e:
             raise ShardIndexError(f"{store.describe(name)}: unreadable tar ({e})") from None
-        while reader.read(1 << 20):
-            pass
+        reader.drain()
     if reader.size != entry["bytes"] or reader.sha256.hexdigest() != entry["sha256"]:
         raise ShardIndexError(
             f"{store.describe(name)}: its size or SHA-256 differs from index.json (changed after sharding; "

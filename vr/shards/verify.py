@@ -15,13 +15,13 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any
 
 from tqdm import tqdm
 
 from vr.shards.format import MemberIndex, ShardIndexError, parse_member, read_index
 from vr.shards.jpeg import JpegError, check_jpeg
-from vr.shards.reader import TarFormatError, iter_members
+from vr.shards.reader import HashingReader, TarFormatError, iter_members
 from vr.storage import StorageError, Store, open_store
 
 
@@ -45,17 +45,6 @@ class _Sample:
     meta: dict[str, Any] | None = None
     rgb: list[int] = field(default_factory=list)
     flow: list[tuple[str, int]] = field(default_factory=list)
-
-
-class _HashingReader:
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw, self.sha256, self.size = raw, hashlib.sha256(), 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        self.sha256.update(data)
-        self.size += len(data)
-        return data
 
 
 def _finish(sample: _Sample, report: Callable[..., None]) -> int:
@@ -172,7 +161,7 @@ def verify_shard(
     n_samples = n_frames = 0
     sample: _Sample | None = None
     with store.open(shard) as raw:
-        reader = _HashingReader(raw)
+        reader = HashingReader(raw)
         try:
             for member in iter_members(reader):
                 parsed = parse_member(member.name)
@@ -201,8 +190,7 @@ def verify_shard(
                 n_frames += _finish(sample, report)
         except TarFormatError as e:
             report(f"unreadable tar: {e}", sample.key if sample else None)
-        while reader.read(1 << 20):
-            pass
+        reader.drain()
     if reader.sha256.hexdigest() != entry["sha256"]:
         report("SHA-256 differs from the index")
     if n_samples != entry["n_samples"]:
