@@ -7,7 +7,7 @@ import json
 
 from vr.datasets.synth import SynthConfig
 from vr.demo import DemoConfig, format_summary, run_demo
-from vr.train.checkpoint import load_checkpoint
+from vr.models import load_checkpoint
 
 
 def test_demo_runs_every_stage_end_to_end(tmp_path):

@@ -17,7 +17,7 @@ from vr.manifests.schema import Manifest, VideoRecord
 from vr.manifests.seed import write_seed_json
 from vr.models import create_model
 from vr.pipelines.build import build_loader
-from vr.train.checkpoint import save_checkpoint
+from vr.models import save_checkpoint
 from vr.train.evaluate import EvalError, evaluate, load_model_from_checkpoint
 from vr.train.metrics import confusion_image
 from vr.train.results import read_results
@@ -67,14 +67,16 @@ def make_checkpoint(path: Path, modality: str = "rgb", labels: list[str] = LABEL
     model = create_model("r3d10", num_classes=len(labels), in_channels=in_channels, widen_factor=0.125)
     save_checkpoint(
         path,
-        arch="r3d10",
-        model_args=model.model_args,
-        modality=modality,
-        state_dict=model.state_dict(),
-        labels=list(labels),
-        clip=list(CLIP),
-        config={"clip_len": CLIP[0], "frame_stride": 1, "size": CLIP[1], "modality": modality},
-        epoch=1,
+        dict(
+            arch="r3d10",
+            model_args=model.model_args,
+            modality=modality,
+            state_dict=model.state_dict(),
+            labels=list(labels),
+            clip=list(CLIP),
+            config={"clip_len": CLIP[0], "frame_stride": 1, "size": CLIP[1], "modality": modality},
+            epoch=1,
+        ),
     )
     return path
 

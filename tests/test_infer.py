@@ -136,7 +136,7 @@ def test_checkpoint_keeps_the_preprocessing_for_infer(video, tmp_path):
     from vr.pipelines.build import open_source
     from vr.preprocess.flow_engines import TVL1Params
     from vr.provenance import data_info
-    from vr.train.checkpoint import load_checkpoint, save_checkpoint
+    from vr.models import load_checkpoint, save_checkpoint
 
     params = TVL1Params(nscales=2, warps=2, epsilon=0.05)
     options = FlowOptions(engine="opencv", size=40, bound=10.0, params=params)
@@ -147,7 +147,7 @@ def test_checkpoint_keeps_the_preprocessing_for_infer(video, tmp_path):
     assert info["short_side"] == 40 and info["flow"]["bound"] == 10.0
     assert info["flow"]["params"]["nscales"] == 2
     ckpt_path = make_checkpoint(tmp_path / "flow.pth", "flow", LABELS)
-    save_checkpoint(ckpt_path, **{**load_checkpoint(ckpt_path), "data_info": info})
+    save_checkpoint(ckpt_path, {**load_checkpoint(ckpt_path), "data_info": info})
     shutil.rmtree(tmp_path / "flow")
 
     predictor = Predictor(ckpt_path, n_clips=3, device="cpu")

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from vr.cli import cli
 from vr.datasets.synth import SynthConfig
-from vr.train.checkpoint import load_checkpoint
+from vr.models import load_checkpoint
 from vr.train.config import TrainConfig
 from vr.train.logs import read_log
 from vr.train.trainer import TrainError, train

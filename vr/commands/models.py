@@ -95,9 +95,7 @@ def convert_weights_cmd(
     unsafe_pickle: bool,
 ) -> None:
     """Convert a public checkpoint SRC into a vr checkpoint DST (arch, model_args, state_dict, labels)."""
-    import torch
-
-    from vr.models import CheckpointError
+    from vr.models import CheckpointError, save_checkpoint
     from vr.models.checkpoint import convert_weights, model_checkpoint
 
     if not dst.resolve().parent.is_dir():
@@ -116,7 +114,7 @@ def convert_weights_cmd(
         raise click.UsageError(str(exc)) from None
     except (CheckpointError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    torch.save(model_checkpoint(model), dst)
+    save_checkpoint(dst, model_checkpoint(model))
     args = ", ".join(f"{k}={v!r}" for k, v in model.model_args.items())
     click.echo(f"wrote {dst}: {model_name}({args})")
 

@@ -12,15 +12,8 @@ originals; :mod:`vr.models.convert` lists the few renamings.
 
 from vr.models import densenet, i3d, p3d, resnet  # noqa: F401  (register the families)
 from vr.models.checkpoint import convert_weights, model_checkpoint, model_from_checkpoint
-from vr.models.convert import (
-    SOURCES,
-    CheckpointError,
-    convert_state_dict,
-    detect_source,
-    load_caffe2_pickle,
-    load_checkpoint,
-    load_pretrained,
-)
+from vr.models.convert import SOURCES, convert_state_dict, detect_source, load_pretrained
+from vr.models.files import CheckpointError, load_caffe2_pickle, load_checkpoint, save_checkpoint
 from vr.models.profile import count_flops, count_params
 from vr.models.registry import (
     ModelInfo,
@@ -50,4 +43,5 @@ __all__ = [
     "model_from_checkpoint",
     "model_info",
     "register_model",
+    "save_checkpoint",
 ]

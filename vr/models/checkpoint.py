@@ -9,14 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from vr.models.convert import (
-    CheckpointError,
-    classifier,
-    convert_state_dict,
-    first_conv,
-    load_checkpoint,
-    load_pretrained,
-)
+from vr.models.convert import classifier, convert_state_dict, first_conv, load_pretrained
+from vr.models.files import CheckpointError, load_checkpoint
 from vr.models.registry import create_model
 
 _MODALITY = {3: "rgb", 2: "flow"}

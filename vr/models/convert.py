@@ -17,7 +17,6 @@ Sources and their (documented, complete) renamings:
 
 from __future__ import annotations
 
-import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,75 +26,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from vr.models.files import CheckpointError, load_checkpoint
+
 SOURCES = ("kenshohara", "p3d", "i3d-caffe2", "vr")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be read, converted or does not fit the model."""
-
-
-# --------------------------------------------------------------------------- reading files
-
-
-class _Caffe2Unpickler(pickle.Unpickler):
-    """Unpickles only dicts, lists, numbers, strings and numpy arrays/scalars/dtypes."""
-
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("collections", "OrderedDict"),
-        ("_codecs", "encode"),
-    }
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(
-                f"refusing to unpickle {module}.{name} (only numpy arrays are allowed)"
-            )
-        if module.startswith("numpy.core."):
-            module = "numpy._core." + module[len("numpy.core.") :]
-        return super().find_class(module, name)
-
-
-def load_caffe2_pickle(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a Caffe2 weights pickle (``{'blobs': {name: ndarray}}``, Python 2 era, latin-1 strings).
-
-    It unpickles nothing but builtin containers/numbers/strings and numpy ``ndarray``/``dtype``/scalars:
-    any other global in the stream raises :class:`CheckpointError` before it is imported.
-    """
-    try:
-        with open(path, "rb") as f:
-            data = _Caffe2Unpickler(f, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a Caffe2 blob pickle ({exc})") from exc
-    if isinstance(data, Mapping) and "blobs" in data:
-        data = data["blobs"]
-    if not isinstance(data, Mapping):
-        raise CheckpointError(f"{path}: expected a dict of blobs, got {type(data).__name__}")
-    return dict(data)
-
-
-def load_checkpoint(path: str | Path, weights_only: bool = True) -> Any:
-    """Load a checkpoint file: ``.pkl`` as a Caffe2 blob pickle, anything else with ``torch.load``."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
-    if path.suffix == ".pkl":
-        return load_caffe2_pickle(path)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=weights_only)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"{path}: refused by the safe loader ({first}); "
-            "pass weights_only=False only if you trust the file"
-        ) from exc
-    except (RuntimeError, EOFError) as exc:
-        raise CheckpointError(f"{path}: not a torch checkpoint ({exc})") from exc
 
 
 # --------------------------------------------------------------------------- conversion

@@ -1,10 +1,9 @@
-"""Checkpoints: atomic ``torch.save`` of everything a run needs to continue exactly."""
+"""What a training checkpoint adds to the model's (:mod:`vr.models.files` reads and writes the files): the
+RNG states a run needs to continue exactly, and the plain model inside DDP / ``torch.compile``."""
 
 from __future__ import annotations
 
-import os
 import random
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,16 +54,3 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def _as_tuple(value: Any) -> Any:
     return tuple(_as_tuple(v) for v in value) if isinstance(value, list | tuple) else value
-
-
-def save_checkpoint(path: str | os.PathLike, **content: Any) -> None:
-    """Write ``content`` to ``path`` through a temporary file, so a crash never leaves half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-    torch.save(content, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | os.PathLike, trusted: bool = False) -> dict[str, Any]:
-    """Load a vr checkpoint; ``weights_only=True`` unless ``trusted``."""
-    return torch.load(path, map_location="cpu", weights_only=not trusted)

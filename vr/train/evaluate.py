@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pickle
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,25 +35,20 @@ def load_model_from_checkpoint(path: str | os.PathLike, trusted: bool = False) -
 
     Returns ``(model in eval mode, checkpoint dict)``; raises :class:`EvalError` with the reason.
     """
-    from vr.models import create_model
-    from vr.train.checkpoint import load_checkpoint
+    from vr.models import CheckpointError, create_model, load_checkpoint
 
-    if Path(path).is_file() and not zipfile.is_zipfile(path):
-        raise EvalError(f"{path}: not a checkpoint (not a torch.save file)")
     try:
-        ckpt = load_checkpoint(path, trusted=trusted)
-    except FileNotFoundError:
-        raise EvalError(f"{path}: no such checkpoint") from None
-    except pickle.UnpicklingError:
-        raise EvalError(
-            f"{path}: holds objects that weights_only=True refuses to unpickle; load it as trusted "
-            "(--trusted) only if you trust where it came from"
-        ) from None
-    except (OSError, RuntimeError, EOFError, ValueError) as e:
-        raise EvalError(f"{path}: not a checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+        ckpt = load_checkpoint(path, weights_only=not trusted)
+    except CheckpointError as e:
+        raise EvalError(str(e)) from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in _REQUIRED):
         have = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
         raise EvalError(f"{path}: not a vr train checkpoint (needs {', '.join(_REQUIRED)}; has {have})")
+    if ckpt["labels"] is None:  # vr convert-weights of public weights: classes by index
+        n = (ckpt.get("model_args") or {}).get("num_classes")
+        if not isinstance(n, int) or n < 1:
+            raise EvalError(f"{path}: has neither labels nor a number of classes")
+        ckpt = {**ckpt, "labels": [str(i) for i in range(n)], "unnamed_labels": True}
     modality = ckpt["modality"]
     if modality not in IN_CHANNELS:
         raise EvalError(f"{path}: unknown modality {modality!r} (rgb or flow)")
@@ -79,9 +72,14 @@ def load_model_from_checkpoint(path: str | os.PathLike, trusted: bool = False) -
     return model.eval(), ckpt
 
 
-def check_labels(checkpoint_labels: list[str], data_labels: list[str], where: str) -> None:
-    """Raise :class:`EvalError` unless the data's label list is the checkpoint's (same names, same order)."""
+def check_labels(
+    checkpoint_labels: list[str], data_labels: list[str], where: str, unnamed: bool = False
+) -> None:
+    """Raise :class:`EvalError` unless the data's label list is the checkpoint's (same names, same order;
+    the same number of classes when the checkpoint's classes have no names)."""
     if not data_labels or list(checkpoint_labels) == list(data_labels):
+        return
+    if unnamed and len(checkpoint_labels) == len(data_labels):
         return
     a, b = list(checkpoint_labels), list(data_labels)
     first = next((i for i in range(min(len(a), len(b))) if a[i] != b[i]), min(len(a), len(b)))
@@ -237,7 +235,7 @@ def evaluate(
         raise EvalError(f"{e} (the checkpoint is a {ckpt_modality} model)") from None
     if len(source) == 0:
         raise EvalError(f"{where}: no videos{f' in subset {subset!r}' if subset else ''}")
-    check_labels(ckpt["labels"], source.labels, where)
+    check_labels(ckpt["labels"], source.labels, where, unnamed=ckpt.get("unnamed_labels", False))
     _check_readable(source, where)
     settings = clip_settings(ckpt)
     try:
@@ -266,7 +264,7 @@ def evaluate(
         raise EvalError(f"{where}: every clip was unreadable ({'; '.join(r for _, r in loader.skipped[:2])})")
     view_top1 = accuracy(scores.numpy(), labels.numpy(), 1)
     video_ids, video_scores, video_labels = average_views(ids, scores, labels)
-    names = list(ckpt["labels"])
+    names = list(source.labels if ckpt.get("unnamed_labels") and source.labels else ckpt["labels"])
     truth = {v: names[y] for v, y in zip(video_ids, video_labels, strict=True) if y >= 0}
     results = Results(video_ids, video_scores, names, truth, ckpt_modality)
     matrix = confusion_matrix(video_scores, video_labels, len(names))

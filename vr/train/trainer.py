@@ -9,9 +9,10 @@ from pathlib import Path
 
 import torch
 
+from vr.models.files import CheckpointError, load_checkpoint, save_checkpoint
 from vr.provenance import data_info
 from vr.storage import StorageError
-from vr.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state, unwrap
+from vr.train.checkpoint import rng_state, set_rng_state, unwrap
 from vr.train.config import TrainConfig
 from vr.train.distributed import DistInfo, all_sum, barrier, init_distributed, shutdown
 from vr.train.engine import EpochStats, StopFlag, predict, train_epoch
@@ -170,7 +171,12 @@ class Run:
         path = self.out / "last.pth"
         if not path.exists():
             return None
-        checkpoint = load_checkpoint(path)
+        try:
+            checkpoint = load_checkpoint(path)
+        except CheckpointError as e:
+            raise TrainError(f"cannot resume: {e}") from None
+        if not isinstance(checkpoint, dict) or "epoch" not in checkpoint or "state_dict" not in checkpoint:
+            raise TrainError(f"cannot resume: {path} is not a vr train checkpoint")
         if checkpoint.get("arch") != self.config.model:
             raise TrainError(f"{path} is a {checkpoint.get('arch')} run, not {self.config.model}")
         if checkpoint.get("modality") != self.config.modality:
@@ -195,27 +201,31 @@ class Run:
         model = unwrap(self.model)
         save_checkpoint(
             self.out / name,
-            arch=self.config.model,
-            model_args={
-                **model.model_args,
-                "num_classes": len(self.labels),
-                "in_channels": self.config.in_channels,
-            }
-            if hasattr(model, "model_args")
-            else {},
-            modality=self.config.modality,
-            state_dict=model.state_dict(),
-            optimizer=self.optimizer.state_dict(),
-            scheduler=self.scheduler.state_dict(),
-            scaler=self.scaler.state_dict(),
-            epoch=epoch,
-            rng_state=rng_state(),
-            labels=self.labels,
-            best_acc=self.best_acc,
-            config=asdict(self.config),
-            clip=[self.config.clip_len, self.config.size, self.config.size],
-            data_info=self.data_info,
-            partial=None if partial is None else {k: v for k, v in asdict(partial).items() if k != "error"},
+            dict(
+                arch=self.config.model,
+                model_args={
+                    **model.model_args,
+                    "num_classes": len(self.labels),
+                    "in_channels": self.config.in_channels,
+                }
+                if hasattr(model, "model_args")
+                else {},
+                modality=self.config.modality,
+                state_dict=model.state_dict(),
+                optimizer=self.optimizer.state_dict(),
+                scheduler=self.scheduler.state_dict(),
+                scaler=self.scaler.state_dict(),
+                epoch=epoch,
+                rng_state=rng_state(),
+                labels=self.labels,
+                best_acc=self.best_acc,
+                config=asdict(self.config),
+                clip=[self.config.clip_len, self.config.size, self.config.size],
+                data_info=self.data_info,
+                partial=None
+                if partial is None
+                else {k: v for k, v in asdict(partial).items() if k != "error"},
+            ),
         )
 
     def _validate(self) -> tuple[float, float]:
