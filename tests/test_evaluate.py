@@ -15,9 +15,8 @@ from vr import layout
 from vr.cli import cli
 from vr.manifests.schema import Manifest, VideoRecord
 from vr.manifests.seed import write_seed_json
-from vr.models import create_model
+from vr.models import create_model, save_checkpoint
 from vr.pipelines.build import build_loader
-from vr.models import save_checkpoint
 from vr.train.evaluate import EvalError, evaluate, load_model_from_checkpoint
 from vr.train.metrics import confusion_image
 from vr.train.results import read_results

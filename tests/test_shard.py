@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from vr import layout
 from vr.cli import cli
+from vr.locks import FolderBusyError
 from vr.manifests.schema import Manifest, VideoRecord
 from vr.preprocess.ffmpeg_bin import ffmpeg_exe
 from vr.shards import ShardError, ShardOptions, build_shards, read_index, shard_info, verify_shards
@@ -446,7 +447,7 @@ def test_info_table_and_lock(data):
     assert [line.split() for line in lines[-3:]] == [["jump", "3"], ["run", "2"], ["walk", "2"]]
     with open(out / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # as a running `vr shard` holds it
-        with pytest.raises(ShardError, match="another `vr shard`"):
+        with pytest.raises(FolderBusyError, match="another `vr shard`"):
             build(data, out)
     assert build(data, out).shards_skipped == 3
 

@@ -12,11 +12,13 @@ import os
 import re
 from pathlib import Path, PurePosixPath
 
+from vr.errors import VrError
+
 # one path component that is also safe in a URL: no '/', '\\', '%', '?', '#', spaces, no leading dot
 _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=-]*")
 
 
-class UnsafePathError(ValueError):
+class UnsafePathError(VrError, ValueError):
     """A name read from a file that would leave its root (absolute, ``..``, another folder or host)."""
 
 

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+from vr.errors import VrError
 from vr.safepath import plain_name
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -40,7 +41,7 @@ TIMEOUT_S = float(os.environ.get("VR_REMOTE_TIMEOUT", "60"))
 _MAX_OPEN = 64  # file handles a local store keeps open
 
 
-class StorageError(RuntimeError):
+class StorageError(VrError, RuntimeError):
     """Bytes that cannot be read (missing, truncated, unreachable after retries, not as the index says)."""
 
 

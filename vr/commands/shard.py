@@ -18,7 +18,6 @@ from vr.shards import (
     shard_info,
     verify_shards,
 )
-from vr.shards.index import FolderBusyError
 from vr.shards.plan import MODALITIES
 from vr.storage import StorageError
 
@@ -181,7 +180,7 @@ def reindex(folder: str, force: bool, quiet: bool) -> None:
     """
     try:
         result = reindex_shards(folder, force=force, progress=not quiet)
-    except (ShardIndexError, StorageError, FolderBusyError) as e:
+    except (ShardIndexError, StorageError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"{folder}: {result.indexed} shard(s) indexed, {result.kept} already had a member index")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
+from vr.errors import VrError
 from vr.preprocess.ffmpeg_bin import ffmpeg_exe
 
 
@@ -50,7 +51,7 @@ CODECS: dict[str, Codec] = {
 }
 
 
-class EncodeError(RuntimeError):
+class EncodeError(VrError, RuntimeError):
     """ffmpeg failed to encode a video."""
 
 

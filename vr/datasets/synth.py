@@ -27,6 +27,7 @@ from joblib import Parallel, delayed
 from vr import __version__
 from vr.datasets.encode import CODECS, write_video
 from vr.datasets.motion import MOTIONS, make_scene, make_track, render_clip
+from vr.errors import VrError
 
 IDENTITY_FILE = "synth.json"
 TEST_GROUP_FRACTION = 7 / 25  # UCF101: groups 1-7 of 25 are split 1's test set
@@ -143,7 +144,7 @@ def write_annotations(root: Path, config: SynthConfig) -> None:
         (ann / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-class DatasetExistsError(RuntimeError):
+class DatasetExistsError(VrError, RuntimeError):
     """The output folder holds something other than this dataset."""
 
 

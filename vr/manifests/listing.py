@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vr.errors import VrError
+
 #: Subset names of the 3D-ResNets seed and of ActivityNet, mapped to the manifest's names.
 SEED_SUBSETS = {"training": "train", "validation": "val", "testing": "test"}
 #: Folder holding the frames of unlabelled (test) videos, as in the seed (``ROOT/test/<id>``).
 UNLABELLED_FOLDER = "test"
 
 
-class AnnotationError(ValueError):
+class AnnotationError(VrError, ValueError):
     """Annotation files that are missing or malformed (the message names the file and line)."""
 
 

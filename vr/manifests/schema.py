@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from vr.errors import VrError
+
 MANIFEST_VERSION = 1
 SUBSETS = ("train", "val", "test")
 
@@ -67,7 +69,7 @@ class Manifest:
         os.replace(tmp, path)
 
 
-class ManifestError(ValueError):
+class ManifestError(VrError, ValueError):
     """A manifest file that cannot be read."""
 
 

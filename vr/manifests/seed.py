@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from vr.errors import VrError
 from vr.manifests import activitynet
 from vr.manifests.build import resolve
 from vr.manifests.listing import (
@@ -31,7 +32,7 @@ from vr.manifests.schema import Manifest
 MANIFEST_TO_SEED = {ours: theirs for theirs, ours in SEED_SUBSETS.items()}
 
 
-class SeedExportError(ValueError):
+class SeedExportError(VrError, ValueError):
     """A manifest the seed's annotation JSON cannot express."""
 
 

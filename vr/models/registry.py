@@ -11,6 +11,8 @@ from typing import Any
 
 from torch import nn
 
+from vr.errors import VrError
+
 ModelFn = Callable[..., nn.Module]
 
 
@@ -25,7 +27,7 @@ class ModelInfo:
     fn: ModelFn
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(VrError, ValueError):
     """Raised for a model name that is not registered; the message lists the close names."""
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from vr import layout
+from vr.errors import VrError
 from vr.manifests.schema import Manifest, read_manifest
 from vr.provenance import describe_folders
 from vr.safepath import UnsafePathError, relative_path
@@ -39,7 +40,7 @@ TABLE_CACHE = 16  # member indexes a process keeps; the epoch order touches a fe
 READ_AHEAD = 4  # shards read at once (requests in flight) by one process on remote storage
 
 
-class SourceError(ValueError):
+class SourceError(VrError, ValueError):
     """A source that cannot be read as asked (missing shard, modality it does not hold, ...)."""
 
 

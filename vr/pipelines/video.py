@@ -14,13 +14,14 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
+from vr.errors import VrError
 from vr.pipelines.normalize import mean_std
 from vr.preprocess.probe import probe
 
 CPU_CODECS = ("vp8", "vp9", "mjpeg")
 
 
-class RawVideoError(RuntimeError):
+class RawVideoError(VrError, RuntimeError):
     """The raw-video path cannot run here (no GPU for this codec)."""
 
 

@@ -13,11 +13,12 @@ import re
 import subprocess
 from dataclasses import dataclass
 
+from vr.errors import VrError
 from vr.preprocess.ffmpeg_bin import ffmpeg_exe
 from vr.preprocess.ffmpeg_log import error_line
 
 
-class VideoError(RuntimeError):
+class VideoError(VrError, RuntimeError):
     """A video cannot be read; the message is a one-line reason fit for a report."""
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,9 @@ from typing import Any
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
+from vr.errors import VrError
 from vr.layout import TMP_PREFIX
+from vr.locks import output_lock
 from vr.manifests.schema import read_manifest
 from vr.provenance import describe_folders
 from vr.safepath import UnsafePathError, plain_name
@@ -28,8 +28,6 @@ from vr.shards.index import (
     PARTS,
     PLAN,
     REPORT,
-    FolderBusyError,
-    folder_lock,
     part_path,
     read_json,
     write_json_atomic,
@@ -49,7 +47,7 @@ from vr.shards.sources import Inputs
 from vr.shards.writer import write_shard
 
 
-class ShardError(RuntimeError):
+class ShardError(VrError, RuntimeError):
     """A run that cannot go on because of the data or the output folder (one clear line)."""
 
 
@@ -73,16 +71,6 @@ def _sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-@contextmanager
-def _locked(out: Path) -> Iterator[None]:
-    with ExitStack() as stack:
-        try:
-            stack.enter_context(folder_lock(out))
-        except FolderBusyError as e:
-            raise ShardError(str(e)) from None
-        yield
 
 
 def _old_shard_names(old: dict | None, where: Path) -> list[str]:
@@ -231,7 +219,7 @@ def build_shards(
     prefix = options.prefix or subset
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with _locked(out):
+    with output_lock(out, "`vr shard`"):
         old_plan = _check_output(out, data.labels, subset, options.modality, overwrite)
         specs, rejected = _scan(assign_keys(data.videos), data.labels, options, inputs, jobs, progress)
         plan = Plan(data.labels, subset, prefix, options)

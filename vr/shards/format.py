@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from vr import __version__
+from vr.errors import VrError
 from vr.safepath import UnsafePathError, plain_name
 from vr.storage import StorageError, Store, open_store
 
@@ -37,7 +38,7 @@ _MEMBER_RE = re.compile(rf"({KEY_PATTERN})\.(json|rgb_(\d{{5,}})\.jpg|flow_([xy]
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-class ShardIndexError(ValueError):
+class ShardIndexError(VrError, ValueError):
     """A shard folder whose index or member index is missing, malformed or inconsistent."""
 
 

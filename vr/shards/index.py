@@ -1,36 +1,17 @@
 """The bookkeeping files of a shard run: ``.plan.json``, per-shard records (``.parts/<shard>.json``, written
-just before the shard is renamed into place), ``_report.json``, the folder lock, and atomic writes.
+just before the shard is renamed into place), ``_report.json`` and atomic writes.
 ``index.json`` and the member indexes are the shard format's (:mod:`vr.shards.format`)."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 PLAN = ".plan.json"
 REPORT = "_report.json"
 PARTS = ".parts"
-LOCK = ".lock"
-
-
-class FolderBusyError(RuntimeError):
-    """Another process is writing to the same shard folder."""
-
-
-@contextmanager
-def folder_lock(out: Path, what: str = "`vr shard`") -> Iterator[None]:
-    """Hold ``out/.lock`` (``flock``, released when the process ends, however it ends)."""
-    with open(out / LOCK, "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise FolderBusyError(f"{out}: another {what} is writing to this folder") from None
-        yield
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from vr.locks import output_lock
 from vr.shards.format import (
     INDEX,
     MemberIndexBuilder,
@@ -25,7 +26,7 @@ from vr.shards.format import (
     parse_member,
     read_index,
 )
-from vr.shards.index import folder_lock, write_bytes_atomic, write_json_atomic
+from vr.shards.index import write_bytes_atomic, write_json_atomic
 from vr.shards.reader import HashingReader, TarFormatError, iter_members
 from vr.storage import LocalStore, is_url
 
@@ -86,7 +87,7 @@ def reindex_shards(folder: str | os.PathLike, force: bool = False, progress: boo
         raise ShardIndexError(f"{folder}: reindex works on a local folder (copy it, reindex, upload)")
     folder = Path(folder)
     store = LocalStore(folder)
-    with folder_lock(folder, "`vr shard` or `vr shard reindex`"):
+    with output_lock(folder, "`vr shard` or `vr shard reindex`"):
         index = read_index(store)
         todo = [e for e in index["shards"] if force or "members" not in e or not store.exists(e["members"])]
         for entry in tqdm(todo, desc="reindex", unit="shard", disable=not progress):

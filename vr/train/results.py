@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from vr.errors import VrError
 
-class EvalError(ValueError):
+
+class EvalError(VrError, ValueError):
     """A checkpoint, data set or results file that cannot be used as asked (one-line message)."""
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from vr.errors import VrError
 from vr.models.files import CheckpointError, load_checkpoint, save_checkpoint
 from vr.provenance import data_info
 from vr.storage import StorageError
@@ -22,7 +23,7 @@ from vr.train.optim import build_optimizer, build_scheduler, current_lr
 log = logging.getLogger("vr.train")
 
 
-class TrainError(RuntimeError):
+class TrainError(VrError, RuntimeError):
     """A problem with the run's inputs, found before any training work."""
 
 
