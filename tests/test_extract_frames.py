@@ -320,5 +320,5 @@ def test_cli_usage_errors(tmp_path):
         cli, ["preprocess", "extract-frames", str(tmp_path / "nope"), str(tmp_path / "o")]
     )
     assert missing.exit_code == 2
-    empty = runner.invoke(cli, [*base, "-q"])
-    assert empty.exit_code == 0
+    empty = runner.invoke(cli, [*base, "-q"])  # nothing to do is said, not silently done
+    assert empty.exit_code == 2 and "no videos for --dataset folder" in empty.output

@@ -64,7 +64,14 @@ def test_train_writes_logs_and_checkpoints(data, tmp_path):
     assert [r["epoch"] for r in rows] == [1, 2]
     assert rows[0]["lr"] == pytest.approx(0.05) and rows[1]["lr"] == pytest.approx(0.05)
     assert [r["epoch"] for r in read_log(out / "val.log")] == [1, 2]
-    assert (out / "train.log").read_text().splitlines()[0].split("\t") == ["epoch", "loss", "acc", "lr"]
+    assert (out / "train.log").read_text().splitlines()[0].split("\t") == [
+        "epoch",
+        "loss",
+        "acc",
+        "lr",
+        "skipped",
+    ]
+    assert [r["skipped"] for r in rows] == [0, 0]
     assert json.loads((out / "config.json").read_text())["model"] == "r3d10"
     ckpt = load_checkpoint(out / "last.pth")
     assert ckpt["epoch"] == 2 and ckpt["labels"] == TINY.class_names and ckpt["modality"] == "rgb"
@@ -304,8 +311,8 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(data, tmp_path):
     assert (out / "last.pth").exists(), "no epoch finished"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-    assert "stopped by signal" in err
+    assert proc.returncode == 128 + signal.SIGTERM, err  # stopped, not finished: scripts must see it
+    assert "stopped by SIGTERM during epoch" in err and "last.pth (`--resume` continues)" in err
     assert "Traceback" not in err
     epoch = load_checkpoint(out / "last.pth")["epoch"]
     assert 1 <= epoch < 1000

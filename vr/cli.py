@@ -5,7 +5,8 @@ functions only parse arguments and call library functions, so nothing here needs
 
 Every command runs inside one error boundary (:class:`VrGroup`): a :class:`~vr.errors.VrError` (bad
 input: a manifest, index, checkpoint or value that does not fit) or an ``OSError`` (a full disk, a
-read-only or missing folder) becomes one line naming the file and the cause, with exit status 1.
+read-only or missing folder) becomes one line naming the file and the cause, with exit status 1; a run
+stopped by a signal (:class:`~vr.errors.Interrupted`) says what resumes it and exits with 128 + signal.
 ``vr --debug ...`` or ``VR_DEBUG=1`` shows the traceback instead.
 """
 
@@ -19,7 +20,7 @@ import pkgutil
 import click
 
 from vr import __version__, commands
-from vr.errors import VrError
+from vr.errors import Interrupted, VrError
 
 
 def error_line(error: BaseException) -> str | None:
@@ -43,6 +44,9 @@ class VrGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except Interrupted as e:  # what resumes the run is saved: say so, exit as the signal would
+            click.echo(str(e), err=True)
+            ctx.exit(128 + e.signum)
         except Exception as e:
             line = error_line(e)
             if line is None or (ctx.obj or {}).get("debug") or os.environ.get("VR_DEBUG") == "1":

@@ -123,7 +123,21 @@ def evaluate_run(config: DemoConfig, run: Path, progress: bool = False):
 
 
 def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
-    """Run every stage under ``config.out``; returns accuracies and stage times."""
+    """Run every stage under ``config.out``; returns accuracies and stage times. A signal stops the
+    whole demo (:class:`~vr.errors.Interrupted`) after the stage running saved what resumes it."""
+    from vr.errors import Interrupted, signals_stop
+
+    hint = f"rerun `vr demo --out {config.out}` to resume"
+    try:
+        with signals_stop(hint):
+            return _run_demo(config, quiet)
+    except Interrupted as e:
+        if hint in str(e):
+            raise
+        raise Interrupted(e.signum, f"{e}; {hint}") from None
+
+
+def _run_demo(config: DemoConfig, quiet: bool) -> dict:
     import torch
 
     from vr.datasets.synth import generate

@@ -1,9 +1,9 @@
 """One writer per output folder: every command that writes into a folder holds its lock while it does.
 
 The lock is ``FOLDER/.lock``, held with ``flock``: the kernel releases it when the holder exits, however
-it exits (``kill -9`` included), so a lock is never stale; the file holds the holder's PID and command,
-so a second run is refused with a message that names the first. A folder that cannot take the lock file
-(read-only, missing permissions, full) fails here, before any work.
+it exits (``kill -9`` included), so a lock is never stale; while held, the file holds the holder's PID
+and command line, so a second run is refused with a message that names the first. A folder that cannot
+take the lock file (read-only, missing permissions, full) fails here, before any work.
 """
 
 from __future__ import annotations
@@ -43,8 +43,13 @@ def output_lock(folder: str | os.PathLike, command: str) -> Iterator[None]:
             ) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(
-            f"pid {os.getpid()}: {' '.join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv))}\n"
+        program = (
+            "vr" if sys.argv and sys.argv[0].endswith(("__main__.py", "/vr")) else Path(sys.argv[0]).name
         )
+        handle.write(f"pid {os.getpid()}: {' '.join([program, *sys.argv[1:]])}\n")
         handle.flush()
-        yield
+        try:
+            yield
+        finally:  # empty again once released: the folder's content does not depend on who wrote it
+            handle.seek(0)
+            handle.truncate()

@@ -102,6 +102,11 @@ def _int_list(ctx, param, value: str) -> list[int]:
 @click.option("--val-every", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--shuffle-frames", is_flag=True, help="Control: shuffle frames within each training clip.")
+@click.option(
+    "--skip-nonfinite",
+    is_flag=True,
+    help="Leave out batches with a NaN/inf loss (default: stop with an error).",
+)
 @remote_options
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pth (mid-epoch too).")
 @click.option("--quiet", "-q", is_flag=True)
@@ -129,8 +134,10 @@ def train(out: Path, compile_: bool, resume: bool, quiet: bool, **options) -> No
     if history:
         last = history[-1]
         val = f", val acc {last['val_acc']:.3f}" if "val_acc" in last else ""
+        skipped = sum(row.get("skipped", 0) for row in history)
+        note = f"; {skipped} clip(s) skipped, see train.log" if skipped else ""
         click.echo(
-            f"epoch {last['epoch']}: loss {last['loss']:.4f}, acc {last['acc']:.3f}{val}; run in {out}"
+            f"epoch {last['epoch']}: loss {last['loss']:.4f}, acc {last['acc']:.3f}{val}; run in {out}{note}"
         )
 
 

@@ -7,6 +7,7 @@ a completion marker, like ``extract-frames``; the engine is pluggable (``flow_en
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -17,14 +18,15 @@ import cv2
 import numpy as np
 
 from vr import layout
+from vr.locks import output_lock
 from vr.preprocess.decode import iter_frames
 from vr.preprocess.flow_engines import PRECISIONS, TVL1Params, get_engine, resolve_engine
 from vr.preprocess.flow_io import DEFAULT_BOUND, DEFAULT_JPEG_QUALITY, write_pair
 from vr.preprocess.geometry import check_size_args, scaled_size
-from vr.preprocess.plan import clean_stale_temps, split_pending
+from vr.preprocess.plan import clean_stale_temps, listing_failures, nothing_found, split_pending
 from vr.preprocess.probe import VideoError
 from vr.preprocess.runner import OK, Outcome, run_tasks, write_report
-from vr.preprocess.sources import find_videos
+from vr.preprocess.sources import list_videos
 
 VIDEO_DEFAULT_SIZE = 240  # short side when flow is computed from videos and no size is given
 
@@ -77,8 +79,16 @@ def find_frame_folders(root: str | os.PathLike) -> list[tuple[str, Path]]:
     first = layout.image_name(1)
 
     def subdirs(folder: Path) -> list[Path]:
-        with os.scandir(folder) as it:
-            return sorted(Path(e.path) for e in it if e.is_dir() and not e.name.startswith("."))
+        found = []
+        try:
+            with os.scandir(folder) as it:
+                for e in it:
+                    with contextlib.suppress(OSError):  # a symlink loop, an unreadable entry: not a video
+                        if not e.name.startswith(".") and e.is_dir():
+                            found.append(Path(e.path))
+        except OSError:
+            return []
+        return sorted(found)
 
     found = []
     for top in subdirs(root):
@@ -191,17 +201,32 @@ def flow_tvl1(
     options = options or FlowOptions()
     get_engine(options.engine, options.params, options.precision)  # bad engine/precision: fail before work
     dst = Path(dst)
+    listing, notes = None, []
     if from_video:
-        sources = [(v.name, v.path) for v in find_videos(src, dataset, extensions)]
+        listing = list_videos(src, dataset, extensions)
+        sources = [(v.name, v.path) for v in listing.videos]
+        notes = listing.notes(dataset)
+        if not sources and not listing.problems:
+            raise ValueError(
+                f"{src}: no videos for --dataset {dataset}; " + nothing_found(listing, extensions)
+            )
     else:
         sources = find_frame_folders(src)
-    dst.mkdir(parents=True, exist_ok=True)
-    clean_stale_temps(dst)
-    pending, outcomes = split_pending(sources, lambda s: s[0], lambda s: str(s[1]), dst, overwrite)
-    tasks = [FlowTask(name, str(path), str(dst / name), from_video, options) for name, path in pending]
-    outcomes += run_tasks(
-        flow_video, tasks, jobs=jobs, backend=backend, address=address, quiet=quiet, desc="flow"
-    )
-    settings = {"src": str(src), "from_video": from_video, "dataset": dataset, **asdict(options)}
-    write_report(dst, outcomes, "flow-tvl1", settings)
+        if not sources:
+            videos = list_videos(src, "folder").videos
+            hint = f"; it holds {len(videos)} video file(s): add --from-video" if videos else ""
+            raise ValueError(
+                f"{src}: no frame folders (<video>/image_00001.jpg or <class>/<video>/...){hint}"
+            )
+    with output_lock(dst, "`vr preprocess flow-tvl1`"):
+        clean_stale_temps(dst)
+        pending, outcomes = split_pending(sources, lambda s: s[0], lambda s: str(s[1]), dst, overwrite)
+        if listing is not None:
+            outcomes += listing_failures(listing, src)
+        tasks = [FlowTask(name, str(path), str(dst / name), from_video, options) for name, path in pending]
+        outcomes += run_tasks(
+            flow_video, tasks, jobs=jobs, backend=backend, address=address, quiet=quiet, desc="flow"
+        )
+        settings = {"src": str(src), "from_video": from_video, "dataset": dataset, **asdict(options)}
+        write_report(dst, outcomes, "flow-tvl1", settings, notes=notes)
     return outcomes

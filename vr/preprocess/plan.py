@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from vr.layout import TMP_PREFIX, is_complete
 from vr.preprocess.runner import FAILED, SKIPPED, Outcome
+from vr.preprocess.sources import Listing
 
 S = TypeVar("S")
 
@@ -53,3 +54,22 @@ def split_pending(
         else:
             pending.append(item)
     return pending, done
+
+
+def listing_failures(listing: Listing, src: str | os.PathLike) -> list[Outcome]:
+    """A failed outcome for every entry of the source tree that could not be taken (see
+    :class:`~vr.preprocess.sources.Listing`), named by its path under ``src``."""
+    root = Path(src).absolute()
+    out = []
+    for path, reason in listing.problems:
+        name = os.path.relpath(path, root)
+        out.append(Outcome(name, FAILED, path, reason=reason))
+    return out
+
+
+def nothing_found(listing: Listing, extensions: tuple[str, ...] | None) -> str:
+    """Why a source tree gave no videos, and what to try."""
+    if listing.other_extensions:
+        return listing.notes("this layout")[0].replace("left out", "found only")
+    asked = f" with extensions {', '.join(extensions)}" if extensions else ""
+    return f"found no video files{asked} in its layout (see --dataset and --ext)"

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -22,6 +24,7 @@ from typing import Any, Protocol, TypeVar
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
+log = logging.getLogger("vr.preprocess")
 BACKENDS = ("loky", "threading", "dask", "ray")
 REPORT_NAME = "_report.json"
 OK, SKIPPED, FAILED = "ok", "skipped", "failed"
@@ -46,11 +49,32 @@ class Outcome:
     reason: str = ""
 
 
-def _guarded(fn: Callable[[T], Outcome], task: T) -> Outcome:
+def _guarded(fn: Callable[[T], Outcome], task: T, parent: int | None = None) -> Outcome:
+    if parent is not None:
+        _exit_with(parent)
     try:
         return fn(task)
     except Exception as e:  # one bad video must never stop the run
         return Outcome(task.name, FAILED, task.source, reason=_first_line(e))
+
+
+_WATCHED: int | None = None
+
+
+def _exit_with(parent: int) -> None:
+    """In a worker process of ``parent``: exit as soon as ``parent`` is gone, so a run that is killed
+    (``kill -9`` included) leaves no workers computing on (a daemon thread checks once a second)."""
+    global _WATCHED
+    if parent == _WATCHED or os.getpid() == parent or os.getppid() != parent:
+        return
+    _WATCHED = parent
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="vr-exit-with-parent", daemon=True).start()
 
 
 def n_workers(jobs: int) -> int:
@@ -139,6 +163,7 @@ def run_tasks(
         return []
     progress = _Progress(len(tasks), desc, quiet)
     queue, suspects = list(tasks), []
+    parent = os.getpid() if backend == "loky" else None  # loky workers are this process's children
     with progress.bar, _backend(backend, jobs, address):
         while queue:
             done = set()
@@ -146,7 +171,7 @@ def run_tasks(
                 # Ray's joblib backend cannot stream results: it returns them all at the end.
                 return_as = "list" if backend == "ray" else "generator_unordered"
                 for outcome in Parallel(return_as=return_as, batch_size=1)(
-                    delayed(_guarded)(fn, task) for task in queue
+                    delayed(_guarded)(fn, task, parent) for task in queue
                 ):
                     done.add(outcome.name)
                     progress.add(outcome)
@@ -158,7 +183,7 @@ def run_tasks(
                 queue = queue[in_flight:]
         for task in suspects:
             try:
-                outcome = Parallel(n_jobs=2)([delayed(_guarded)(fn, task)])[0]
+                outcome = Parallel(n_jobs=2)([delayed(_guarded)(fn, task, parent)])[0]
             except BrokenProcessPool as e:
                 outcome = Outcome(
                     task.name, FAILED, task.source, reason=f"worker process died: {_first_line(e)}"
@@ -176,9 +201,16 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, int]:
 
 
 def write_report(
-    dst: str | os.PathLike, outcomes: Sequence[Outcome], command: str, options: dict[str, Any] | None = None
+    dst: str | os.PathLike,
+    outcomes: Sequence[Outcome],
+    command: str,
+    options: dict[str, Any] | None = None,
+    notes: Sequence[str] = (),
 ) -> Path:
-    """Write ``DST/_report.json``: the counts, the options and every failure with its reason."""
+    """Write ``DST/_report.json``: the counts, the options, every failure with its reason, and ``notes``
+    (also logged as warnings: what the user may have meant to include)."""
+    for note in notes:
+        log.warning("warning: %s", note)
     path = Path(dst) / REPORT_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     failures = sorted((o for o in outcomes if o.status == FAILED), key=lambda o: o.name)
@@ -187,6 +219,7 @@ def write_report(
         "options": options or {},
         "summary": summarize(outcomes),
         "failures": [{"name": o.name, "source": o.source, "reason": o.reason} for o in failures],
+        "notes": list(notes),
     }
     tmp = path.with_name(f".{REPORT_NAME}.{os.getpid()}")
     tmp.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -14,7 +14,8 @@ These are the 3D-ResNets seed's ``generate_video_jpgs`` outputs (its Kinetics te
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
@@ -43,42 +44,82 @@ class VideoSource:
         return f"{self.label}/{self.video_id}" if self.label else self.video_id
 
 
-def _entries(folder: Path) -> list[os.DirEntry]:
-    with os.scandir(folder) as it:
-        return sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+@dataclass
+class Listing:
+    """What a source folder holds: the videos to take; ``problems``, ``(path, reason)`` of what could not
+    be looked at or is not a video file (an unreadable folder, a symlink loop or dangling link, a folder
+    named like a video); ``other_extensions``, how many video files of other extensions were left."""
+
+    videos: list[VideoSource] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    other_extensions: Counter[str] = field(default_factory=Counter)
+
+    def notes(self, dataset: str) -> list[str]:
+        """One line about the video files left out for their extension, with how to take them."""
+        if not self.other_extensions:
+            return []
+        found = ", ".join(f"{n} {ext}" for ext, n in sorted(self.other_extensions.items()))
+        add = " ".join(f"--ext {ext}" for ext in sorted(self.other_extensions))
+        return [f"left out video files of other extensions ({found}) for --dataset {dataset}: add {add}"]
 
 
-def _videos_in(folder: Path, label: str, exts: tuple[str, ...]) -> list[VideoSource]:
-    return [
-        VideoSource(Path(e.path), label, Path(e.name).stem)
-        for e in _entries(folder)
-        if e.is_file() and e.name.lower().endswith(exts)
-    ]
+class _Walk:
+    def __init__(self, exts: tuple[str, ...]) -> None:
+        self.exts, self.listing = exts, Listing()
+
+    def entries(self, folder: Path) -> list[os.DirEntry]:
+        """``folder``'s visible entries, sorted; an unreadable folder becomes a problem, not a crash."""
+        try:
+            with os.scandir(folder) as it:
+                return sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+        except OSError as e:
+            self.listing.problems.append((str(folder), f"cannot list the folder: {e.strerror or e}"))
+            return []
+
+    def kind(self, entry: os.DirEntry) -> str:
+        """``dir``, ``file``, or ``bad`` (a problem recorded: a loop, a dangling link, unreadable)."""
+        try:
+            if entry.is_dir():
+                return "dir"
+            if entry.is_file():
+                return "file"
+            reason = "a dangling symlink" if entry.is_symlink() else "not a regular file"
+        except OSError as e:
+            reason = e.strerror or str(e)
+        if entry.name.lower().endswith(VIDEO_EXTENSIONS) or entry.is_symlink():
+            self.listing.problems.append((entry.path, reason))
+        return "bad"
+
+    def videos(self, folder: Path, label: str) -> None:
+        for e in self.entries(folder):
+            kind = self.kind(e)
+            lower = e.name.lower()
+            if kind == "file" and lower.endswith(self.exts):
+                self.listing.videos.append(VideoSource(Path(e.path), label, Path(e.name).stem))
+            elif kind == "file" and lower.endswith(VIDEO_EXTENSIONS):
+                self.listing.other_extensions[Path(lower).suffix] += 1
+            elif kind == "dir" and lower.endswith(self.exts):
+                self.listing.problems.append((e.path, "a folder named like a video"))
+
+    def class_layout(self, src: Path, splits: tuple[str, ...]) -> None:
+        self.videos(src, "")
+        for entry in self.entries(src):
+            if self.kind(entry) != "dir" or entry.name.lower().endswith(self.exts):
+                continue
+            if entry.name.lower() in splits:  # a split folder: class folders and/or unlabelled videos
+                self.videos(Path(entry.path), entry.name)
+                for sub in self.entries(Path(entry.path)):
+                    if self.kind(sub) == "dir":
+                        self.videos(Path(sub.path), sub.name)
+            else:
+                self.videos(Path(entry.path), entry.name)
 
 
-def _class_layout(src: Path, exts: tuple[str, ...], splits: tuple[str, ...]) -> list[VideoSource]:
-    found = _videos_in(src, "", exts)
-    for entry in _entries(src):
-        if not entry.is_dir():
-            continue
-        if entry.name.lower() in splits:  # a split folder: class folders and/or unlabelled videos
-            found += _videos_in(Path(entry.path), entry.name, exts)
-            found += [
-                v
-                for sub in _entries(Path(entry.path))
-                if sub.is_dir()
-                for v in _videos_in(Path(sub.path), sub.name, exts)
-            ]
-        else:
-            found += _videos_in(Path(entry.path), entry.name, exts)
-    return found
-
-
-def find_videos(
+def list_videos(
     src: str | os.PathLike, dataset: str = "folder", extensions: tuple[str, ...] | None = None
-) -> list[VideoSource]:
-    """Every video of ``src`` in ``dataset``'s layout (absolute paths), sorted by path (see the module
-    table)."""
+) -> Listing:
+    """The videos of ``src`` in ``dataset``'s layout (absolute paths, sorted by path; see the module
+    table), and what was left out and why."""
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
     src = Path(src).absolute()
@@ -87,7 +128,18 @@ def find_videos(
     exts = tuple(
         e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions or DEFAULT_EXTENSIONS[dataset]
     )
+    walk = _Walk(exts)
     if dataset == "activitynet":
-        return _videos_in(src, "", exts)
-    splits = SPLIT_FOLDERS if dataset in ("kinetics", "mit") else ()
-    return sorted(_class_layout(src, exts, splits), key=lambda v: str(v.path))
+        walk.videos(src, "")
+    else:
+        walk.class_layout(src, SPLIT_FOLDERS if dataset in ("kinetics", "mit") else ())
+    walk.listing.videos.sort(key=lambda v: str(v.path))
+    walk.listing.problems = list(dict.fromkeys(walk.listing.problems))  # a top entry is looked at twice
+    return walk.listing
+
+
+def find_videos(
+    src: str | os.PathLike, dataset: str = "folder", extensions: tuple[str, ...] | None = None
+) -> list[VideoSource]:
+    """The videos of ``src`` in ``dataset``'s layout (see :func:`list_videos`)."""
+    return list_videos(src, dataset, extensions).videos

@@ -69,6 +69,7 @@ class TrainConfig:
     val_every: int = 1
     device: str = "auto"
     shuffle_frames: bool = False  # control experiment: destroy temporal order inside each clip
+    skip_nonfinite: bool = False  # leave out batches whose loss is not finite (default: stop with an error)
     max_steps_per_epoch: int | None = None
 
     def __post_init__(self) -> None:

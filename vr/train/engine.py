@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import time
 from collections.abc import Callable, Iterable
@@ -13,12 +14,15 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from vr.errors import VrError
+
 
 class StopFlag:
     """Set by SIGINT/SIGTERM; the loop finishes its step, then the run saves a checkpoint and exits."""
 
     def __init__(self) -> None:
         self.requested = False
+        self.signum = 0
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> StopFlag:
@@ -28,11 +32,15 @@ class StopFlag:
         return self
 
     def _handle(self, signum, frame) -> None:
-        self.requested = True
+        self.requested, self.signum = True, signum
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+
+class Diverged(VrError, RuntimeError):
+    """Training met a non-finite loss."""
 
 
 @dataclass
@@ -48,6 +56,7 @@ class EpochStats:
     interrupted: bool = False
     steps: int = 0
     error: str | None = None
+    dropped: int = 0  # batches not trained on: one clip with BatchNorm, or a non-finite loss skipped
 
     @property
     def loss(self) -> float:
@@ -121,6 +130,7 @@ def train_epoch(
     should_stop: Callable[[bool], bool] | None = None,
     on_step: Callable[[EpochStats], None] | None = None,
     resume: EpochStats | None = None,
+    skip_nonfinite: bool = False,
     progress: bool = True,
     desc: str = "train",
 ) -> EpochStats:
@@ -131,6 +141,11 @@ def train_epoch(
     every rank at the same step) or a :class:`~vr.storage.StorageError` ends the pass at the last
     optimizer step, so that the returned stats and the model agree; ``on_step(stats)`` runs after every
     optimizer step (periodic checkpoints).
+
+    A batch of one clip (skipped bad samples can leave one) is not trained on when the model has
+    BatchNorm, which cannot normalise a single value, as ``drop_last`` would; a non-finite loss raises
+    :class:`Diverged`, or with ``skip_nonfinite`` the batch is left out. Both are counted in
+    ``dropped``.
     """
     from vr.storage import StorageError
 
@@ -143,8 +158,9 @@ def train_epoch(
     if shuffle_frames_seed is not None:
         generator = torch.Generator().manual_seed(shuffle_frames_seed)
     base = resume or EpochStats(0.0, 0.0, 0, 0.0)
-    loss_sum, correct, seen = base.loss_sum, base.correct, float(base.clips)
-    committed = EpochStats(loss_sum, correct, int(seen), base.seconds, steps=first)
+    loss_sum, correct, seen, dropped = base.loss_sum, base.correct, float(base.clips), base.dropped
+    committed = EpochStats(loss_sum, correct, int(seen), base.seconds, steps=first, dropped=dropped)
+    batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     start = time.perf_counter() - base.seconds
     optimizer.zero_grad(set_to_none=True)
     bar = tqdm(total=total, desc=desc, unit="batch", disable=not progress, leave=False)
@@ -159,28 +175,44 @@ def train_epoch(
             error = str(e)
             break
         step += 1
-        clip, label = to_device(batch, device, channels_last)
-        if generator is not None:
-            clip = shuffle_time(clip, generator)
-        with backward_guard(device, precision):
-            with autocast(device, precision):
-                logits = model(clip)
-                loss = F.cross_entropy(logits.float(), label, label_smoothing=label_smoothing)
-            scaler.scale(loss / accumulate).backward()
-        n = label.numel()
-        loss_sum += loss.item() * n
-        correct += (logits.argmax(1) == label).sum().item()
-        seen += n
-        elapsed = time.perf_counter() - start
         bar.update(1)
+        clip, label = to_device(batch, device, channels_last)
+        if label.numel() < 2 and batchnorm:
+            dropped += 1
+        else:
+            if generator is not None:
+                clip = shuffle_time(clip, generator)
+            with backward_guard(device, precision):
+                with autocast(device, precision):
+                    logits = model(clip)
+                    loss = F.cross_entropy(logits.float(), label, label_smoothing=label_smoothing)
+                value = loss.item()
+                if math.isfinite(value):
+                    scaler.scale(loss / accumulate).backward()
+            if not math.isfinite(value):
+                if not skip_nonfinite:
+                    bar.close()
+                    raise Diverged(
+                        f"{desc}: the loss is {value} at batch {step} (learning rate too high, or bad data); "
+                        "lower --lr, or pass --skip-nonfinite to leave such batches out"
+                    )
+                dropped += 1
+            else:
+                n = label.numel()
+                loss_sum += value * n
+                correct += (logits.argmax(1) == label).sum().item()
+                seen += n
+        elapsed = time.perf_counter() - start
         bar.set_postfix(
-            loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", clips_s=f"{seen / elapsed:.1f}"
+            loss=f"{loss_sum / max(seen, 1):.3f}",
+            acc=f"{correct / max(seen, 1):.3f}",
+            clips_s=f"{seen / elapsed:.1f}",
         )
         if step % accumulate == 0:
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
-            committed = EpochStats(loss_sum, correct, int(seen), elapsed, steps=step)
+            committed = EpochStats(loss_sum, correct, int(seen), elapsed, steps=step, dropped=dropped)
             if on_step is not None:
                 on_step(committed)
             requested = stop is not None and stop.requested
@@ -201,12 +233,13 @@ def train_epoch(
             interrupted=True,
             steps=committed.steps,
             error=error,
+            dropped=committed.dropped,
         )
     if step % accumulate:
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
-    return EpochStats(loss_sum, correct, int(seen), time.perf_counter() - start, steps=step)
+    return EpochStats(loss_sum, correct, int(seen), time.perf_counter() - start, steps=step, dropped=dropped)
 
 
 @torch.no_grad()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from vr.errors import VrError
+from vr.errors import Interrupted, VrError
 from vr.models.files import CheckpointError, load_checkpoint, save_checkpoint
 from vr.provenance import data_info
 from vr.storage import StorageError
@@ -190,7 +191,9 @@ class Run:
             return
         self.out.mkdir(parents=True, exist_ok=True)
         self.config.save(self.out / "config.json")
-        self.train_log = CsvLog(self.out / "train.log", ["epoch", "loss", "acc", "lr"], resume_after)
+        self.train_log = CsvLog(
+            self.out / "train.log", ["epoch", "loss", "acc", "lr", "skipped"], resume_after
+        )
         self.val_log = CsvLog(self.out / "val.log", ["epoch", "loss", "acc"], resume_after)
         self.scalars = Scalars(self.out / "tb")
 
@@ -271,6 +274,7 @@ class Run:
                     should_stop=self._any_rank if self.dist.enabled else None,
                     on_step=on_step,
                     resume=resume,
+                    skip_nonfinite=config.skip_nonfinite,
                     progress=self.progress and self.dist.is_main,
                     desc=f"epoch {epoch}/{config.epochs}",
                 )
@@ -280,9 +284,11 @@ class Run:
                     where = f"epoch {epoch} after {stats.steps} batches; saved {self.out / 'last.pth'}"
                     if stats.error:
                         raise TrainError(f"{stats.error}; stopped in {where}: rerun with --resume once fixed")
-                    log.warning("stopped by signal during %s", where)
-                    break
-                totals = all_sum([stats.loss_sum, stats.correct, float(stats.clips)], self.dist)
+                    signum = stop.signum or signal.SIGTERM  # DDP: another rank got it
+                    name = signal.Signals(signum).name
+                    raise Interrupted(signum, f"stopped by {name} during {where} (`--resume` continues)")
+                skipped = float(len(self.train_loader.skipped) + stats.dropped)
+                totals = all_sum([stats.loss_sum, stats.correct, float(stats.clips), skipped], self.dist)
                 stats = EpochStats(totals[0], totals[1], int(totals[2]), stats.seconds)
                 row = {
                     "epoch": epoch,
@@ -290,6 +296,7 @@ class Run:
                     "acc": stats.acc,
                     "lr": lr,
                     "clips_per_s": stats.clips_per_s,
+                    "skipped": int(totals[3]),
                 }
                 val_loss = None
                 if self.val_loader is not None and (epoch % config.val_every == 0 or epoch == config.epochs):
@@ -327,21 +334,29 @@ class Run:
     def _log(self, row: dict) -> None:
         if not self.dist.is_main:
             return
-        self.train_log.log(epoch=row["epoch"], loss=row["loss"], acc=row["acc"], lr=row["lr"])
+        self.train_log.log(
+            epoch=row["epoch"], loss=row["loss"], acc=row["acc"], lr=row["lr"], skipped=row["skipped"]
+        )
         if "val_loss" in row:
             self.val_log.log(epoch=row["epoch"], loss=row["val_loss"], acc=row["val_acc"])
         for key in ("loss", "acc", "lr", "val_loss", "val_acc", "clips_per_s"):
             if key in row:
                 self.scalars.add(key, row[key], row["epoch"])
         val = f", val loss {row['val_loss']:.4f} acc {row['val_acc']:.3f}" if "val_loss" in row else ""
+        skipped = (
+            f", {row['skipped']} clip(s) skipped (unreadable samples, batches of one)"
+            if row["skipped"]
+            else ""
+        )
         log.info(
-            "epoch %d: loss %.4f acc %.3f lr %.3g, %.1f clips/s%s",
+            "epoch %d: loss %.4f acc %.3f lr %.3g, %.1f clips/s%s%s",
             row["epoch"],
             row["loss"],
             row["acc"],
             row["lr"],
             row["clips_per_s"],
             val,
+            skipped,
         )
 
     def close(self) -> None:
