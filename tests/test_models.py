@@ -95,8 +95,27 @@ def test_unknown_name_lists_close_names():
 
 
 def test_unknown_kwarg_names_the_model():
-    with pytest.raises(TypeError, match="r3d18"):
+    with pytest.raises(TypeError, match="r3d18 takes no argument no_such_option; it takes .*widen_factor"):
         create_model("r3d18", num_classes=3, no_such_option=1)
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, message",
+    [
+        ("r3d10", {"widen_factor": "abc"}, r"r3d10: widen_factor='abc' is not a number"),
+        ("r3d10", {"no_max_pool": "yes"}, r"no_max_pool='yes' is not true or false"),
+        ("r3d10", {"conv1_t_size": 3.5}, r"conv1_t_size=3.5 is not an integer"),
+        ("r3d10", {"shortcut": 1}, r"shortcut=1 is not a string"),
+        ("i3d_r50", {"widen_factor": float("nan")}, r"i3d_r50: widen_factor=nan is not a number"),
+        ("p3d63", {"dropout": "x"}, r"p3d63: dropout='x' is not a number"),
+        ("densenet3d121", {"growth_rate": "x" * 500}, r"growth_rate='xxx.*\.\.\. is not an integer"),
+    ],
+)
+def test_model_arguments_of_the_wrong_kind_are_named(name, kwargs, message):
+    from vr.models.registry import ModelArgumentError
+
+    with pytest.raises(ModelArgumentError, match=message):
+        create_model(name, 3, **kwargs)
 
 
 def test_r3d_options_change_the_network():

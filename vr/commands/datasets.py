@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from vr.commands.options import SEED, Real
 from vr.datasets.encode import CODECS
 from vr.datasets.motion import MOTIONS
 
@@ -47,7 +48,7 @@ def _output_dir(ctx: click.Context, param: click.Parameter, value: Path) -> Path
 @click.option(
     "--size", "size", default="160x120", show_default=True, metavar="WxH", help="Frame size, even numbers."
 )
-@click.option("--fps", type=click.FloatRange(min=1.0), default=25.0, show_default=True)
+@click.option("--fps", type=Real(min=1.0), default=25.0, show_default=True)
 @click.option(
     "--codec",
     type=click.Choice(list(CODECS)),
@@ -58,7 +59,7 @@ def _output_dir(ctx: click.Context, param: click.Parameter, value: Path) -> Path
 @click.option(
     "--objects", type=click.IntRange(1, 8), default=2, show_default=True, help="Moving objects per video."
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--jobs", "-j", type=click.IntRange(1), default=os.cpu_count() or 1, show_default="all cores")
 @click.option("--overwrite", is_flag=True, help="Replace a different dataset already in OUT.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
 
-from vr.commands.options import remote_options
+from vr.commands.options import Real, remote_options
 from vr.train.results import EvalError, ranked
 
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -112,7 +113,7 @@ def eval_command(checkpoint: Path, data: str, mode: str, n_clips: int, n_crops: 
     type=click.IntRange(8),
     help="Decode at this short side [default: the training data's, else 240].",
 )
-@click.option("--fps", type=click.FloatRange(min=0, min_open=True), help="Resample (as preprocessing did).")
+@click.option("--fps", type=Real(min=0, min_open=True), help="Resample (as preprocessing did).")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
@@ -161,8 +162,10 @@ def _weights(ctx: click.Context, param: click.Parameter, value: str) -> tuple[fl
         w = tuple(float(x) for x in value.split(","))
     except ValueError:
         w = ()
-    if len(w) != 2 or min(w) < 0 or sum(w) <= 0:
-        raise click.BadParameter(f"{value!r}: two non-negative numbers with a positive sum, like 1,1.5")
+    if len(w) != 2 or not all(math.isfinite(x) for x in w) or min(w) < 0 or sum(w) <= 0:
+        raise click.BadParameter(
+            f"{value!r}: two finite non-negative numbers with a positive sum, like 1,1.5"
+        )
     return w
 
 

@@ -3,9 +3,43 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import click
+
+
+class Real(click.FloatRange):
+    """A float option in a range that is also finite (``nan`` and ``inf`` pass a plain FloatRange)."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        value = super().convert(value, param, ctx)
+        if not math.isfinite(value):
+            self.fail(f"{value} is not a finite number", param, ctx)
+        return value
+
+
+SEED = click.IntRange(0, 2**32 - 1)  # numpy's SeedSequence takes non-negative seeds
+
+
+class _Jobs(click.ParamType):
+    """joblib's ``n_jobs``: N workers, or -1 for all cores, -2 for all but one, ...; never 0."""
+
+    name = "integer"
+
+    def convert(self, value, param, ctx):
+        try:
+            jobs = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not an integer", param, ctx)
+        if jobs == 0:
+            self.fail("0 jobs: give N >= 1, or -1 for all cores", param, ctx)
+        return jobs
+
+
+JOBS = _Jobs()
 
 
 def _key_values(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from vr.commands.options import JOBS, Real
 from vr.preprocess.flow_engines import ENGINES, PRECISIONS, TVL1Params
 from vr.preprocess.runner import BACKENDS, REPORT_NAME, Outcome, failure_lines, summarize
 from vr.preprocess.sources import DATASETS
@@ -41,7 +42,7 @@ def _run_options(backend: str) -> Callable[[Callable], Callable]:
         click.option(
             "--jobs",
             "-j",
-            type=int,
+            type=JOBS,
             default=-1,
             show_default="all cores",
             help="Parallel videos (-1: all cores).",
@@ -72,9 +73,7 @@ def _size_options(fn: Callable) -> Callable:
         click.option(
             "--height", type=click.IntRange(1), help="Fixed output height (with --width), e.g. 256."
         ),
-        click.option(
-            "--fps", type=click.FloatRange(min=0, min_open=True), help="Resample to this frame rate."
-        ),
+        click.option("--fps", type=Real(min=0, min_open=True), help="Resample to this frame rate."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -162,7 +161,7 @@ def extract_frames_cmd(
     show_default=True,
     help="TV-L1 solver: opencv (CPU), torch (batched PyTorch, CUDA when present); auto: torch on a GPU.",
 )
-@click.option("--bound", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True)
+@click.option("--bound", type=Real(min=0, min_open=True), default=20.0, show_default=True)
 @click.option(
     "--size",
     type=click.IntRange(1),
@@ -179,12 +178,14 @@ def extract_frames_cmd(
     help="Compute precision (torch engine only): fp32 as OpenCV; fp16 stays within 0.1 px of it; "
     "bf16 does not (0.07-0.4 px mean error measured at 340x256) and runs slower on the CPU.",
 )
-@click.option("--tau", type=float, default=TVL1Params.tau, show_default=True)
-@click.option("--lambda", "lambda_", type=float, default=TVL1Params.lambda_, show_default=True)
-@click.option("--theta", type=float, default=TVL1Params.theta, show_default=True)
+@click.option("--tau", type=Real(0, 1, min_open=True), default=TVL1Params.tau, show_default=True)
+@click.option(
+    "--lambda", "lambda_", type=Real(min=0, min_open=True), default=TVL1Params.lambda_, show_default=True
+)
+@click.option("--theta", type=Real(min=0, min_open=True), default=TVL1Params.theta, show_default=True)
 @click.option("--nscales", "--scales", type=click.IntRange(1), default=TVL1Params.nscales, show_default=True)
 @click.option("--warps", type=click.IntRange(1), default=TVL1Params.warps, show_default=True)
-@click.option("--epsilon", type=float, default=TVL1Params.epsilon, show_default=True)
+@click.option("--epsilon", type=Real(min=0, min_open=True), default=TVL1Params.epsilon, show_default=True)
 @click.option(
     "--inner-iterations", type=click.IntRange(1), default=TVL1Params.inner_iterations, show_default=True
 )
@@ -193,11 +194,11 @@ def extract_frames_cmd(
 )
 @click.option(
     "--scale-step",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    type=Real(0, 1, min_open=True, max_open=True),
     default=TVL1Params.scale_step,
     show_default=True,
 )
-@click.option("--gamma", type=float, default=TVL1Params.gamma, show_default=True)
+@click.option("--gamma", type=Real(min=0), default=TVL1Params.gamma, show_default=True)
 @click.option(
     "--median-filtering", type=click.IntRange(1), default=TVL1Params.median_filtering, show_default=True
 )
@@ -210,7 +211,12 @@ def flow_tvl1_cmd(src: Path, dst: Path, from_video: bool, **kwargs) -> None:
     """
     from vr.preprocess.flow import FlowOptions, flow_tvl1
 
-    params = TVL1Params(**{k: kwargs.pop(k) for k in list(kwargs) if k in TVL1Params.__dataclass_fields__})
+    try:
+        params = TVL1Params(
+            **{k: kwargs.pop(k) for k in list(kwargs) if k in TVL1Params.__dataclass_fields__}
+        )
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
     run = {k: kwargs.pop(k) for k in ("jobs", "backend", "address", "overwrite", "quiet", "dataset")}
     extensions = kwargs.pop("extensions") or None
     if (kwargs["width"] is None) != (kwargs["height"] is None):
@@ -230,9 +236,7 @@ def flow_tvl1_cmd(src: Path, dst: Path, from_video: bool, **kwargs) -> None:
 @click.argument("flow_dir", type=_SRC)
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--pairs", "-n", type=click.IntRange(1), default=8, show_default=True, help="Pairs shown.")
-@click.option(
-    "--bound", type=click.FloatRange(min=0, min_open=True), help="Default: the folder's marker, else 20."
-)
+@click.option("--bound", type=Real(min=0, min_open=True), help="Default: the folder's marker, else 20.")
 def flow_preview_cmd(flow_dir: Path, out: Path, pairs: int, bound: float | None) -> None:
     """Write OUT (e.g. a .png): a strip of a video's flow, hue = direction, brightness = speed."""
     from vr.preprocess.flow_preview import flow_preview

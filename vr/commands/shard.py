@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from vr.commands.options import storage_options_option
+from vr.commands.options import SEED, Real, storage_options_option
 from vr.manifests.schema import SUBSETS, ManifestError
 from vr.shards import (
     ShardError,
@@ -69,7 +69,7 @@ _DIR = click.Path(exists=True, file_okay=False)
     help="Seeded shuffle of the sample order, so that every shard, and so every DDP rank's share, mixes the "
     "classes (ids sort by class in most datasets); --no-shuffle keeps id order.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Shards at once.")
 @click.option("--allow-unmarked", is_flag=True, help="Accept folders without a completion marker.")
 @click.option(
@@ -87,7 +87,7 @@ _DIR = click.Path(exists=True, file_okay=False)
     "--quality", type=click.IntRange(1, 100), default=90, show_default=True, help="--from-video JPEGs."
 )
 @click.option("--size", type=click.IntRange(min=1), help="--from-video short side (default: as decoded).")
-@click.option("--fps", type=click.FloatRange(min=0, min_open=True), help="--from-video frame rate.")
+@click.option("--fps", type=Real(min=0, min_open=True), help="--from-video frame rate.")
 @click.option(
     "--overwrite", is_flag=True, help="Start --out afresh (needed when it holds shards of another label set)."
 )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vr.commands.options import model_args_option, remote_options
+from vr.commands.options import SEED, Real, model_args_option, remote_options
 from vr.train.config import OPTIMIZERS, PRECISIONS, SCHEDULES
 
 
@@ -57,18 +57,24 @@ def _int_list(ctx, param, value: str) -> list[int]:
 )
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True)
 @click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True)
+@click.option("--lr", type=Real(min=0, min_open=True), default=0.1, show_default=True)
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True)
-@click.option("--momentum", type=float, default=0.9, show_default=True)
-@click.option("--dampening", type=float, default=0.0, show_default=True)
+@click.option("--momentum", type=Real(0, 1, max_open=True), default=0.9, show_default=True)
+@click.option("--dampening", type=Real(0, 1), default=0.0, show_default=True)
 @click.option("--nesterov", is_flag=True)
-@click.option("--weight-decay", type=float, default=1e-3, show_default=True)
+@click.option("--weight-decay", type=Real(min=0), default=1e-3, show_default=True)
 @click.option("--schedule", type=click.Choice(SCHEDULES), default="multistep", show_default=True)
 @click.option("--milestones", default="50,100,150", callback=_int_list, show_default=True)
-@click.option("--gamma", type=float, default=0.1, show_default=True, help="LR factor (multistep, plateau).")
+@click.option(
+    "--gamma",
+    type=Real(min=0, min_open=True),
+    default=0.1,
+    show_default=True,
+    help="LR factor (multistep, plateau).",
+)
 @click.option("--warmup-epochs", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--plateau-patience", type=click.IntRange(0), default=10, show_default=True)
-@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.0)
+@click.option("--label-smoothing", type=Real(0, 1, max_open=True), default=0.0)
 @click.option("--pretrain", default=None, type=click.Path(exists=True, dir_okay=False))
 @click.option("--pretrain-source", default="auto", show_default=True, help="kenshohara|p3d|i3d-caffe2|auto.")
 @click.option("--n-pretrain-classes", type=click.IntRange(1), default=None)
@@ -81,7 +87,7 @@ def _int_list(ctx, param, value: str) -> list[int]:
 @click.option("--ft-begin-module", default=None, help="Freeze the modules before this one (e.g. layer4, fc).")
 @click.option(
     "--layer-lr-decay",
-    type=click.FloatRange(0, 1),
+    type=Real(0, 1),
     default=None,
     help="P3D fine-tuning policy: each earlier stage gets the next stage's LR times this.",
 )
@@ -91,7 +97,7 @@ def _int_list(ctx, param, value: str) -> list[int]:
 @click.option("--accumulate", type=click.IntRange(1), default=1, show_default=True, help="Batches per step.")
 @click.option("--loader", type=click.Choice(["torch", "dali"]), default="torch", show_default=True)
 @click.option("--workers", type=click.IntRange(0), default=2, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--checkpoint-every", type=click.IntRange(0), default=0, help="Keep save_N.pth every N epochs.")
 @click.option(
     "--checkpoint-steps",

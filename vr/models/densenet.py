@@ -121,7 +121,9 @@ def _register(depth: int, config: tuple[int, ...]) -> None:
         return DenseNet3d(block_config, num_classes=num_classes, in_channels=in_channels, **kwargs)
 
     fn.__doc__ = f"3D DenseNet-{depth} (growth 32, 64 initial features)."
-    register_model(fn, name=f"densenet3d{depth}", family="3D DenseNet", sources=("kenshohara",))
+    register_model(
+        fn, name=f"densenet3d{depth}", family="3D DenseNet", sources=("kenshohara",), args_from=(DenseNet3d,)
+    )
 
 
 for _depth, _config in _CONFIGS.items():

@@ -88,7 +88,9 @@ def _register(depth: int, layers: tuple[int, int, int, int]) -> None:
     fn.__doc__ = (
         f"P3D-{depth}: ``st_struct`` cycle of 'A'/'B'/'C', 16x160x160 clips, Flow with in_channels=2."
     )
-    register_model(fn, name=f"p3d{depth}", family="P3D", clip=(16, 160, 160), sources=("p3d",))
+    register_model(
+        fn, name=f"p3d{depth}", family="P3D", clip=(16, 160, 160), sources=("p3d",), args_from=(_p3d,)
+    )
 
 
 _register(63, (3, 4, 6, 3))

@@ -220,7 +220,9 @@ def _register_family(prefix: str, family: str, depths: Sequence[int], make) -> N
             return make(_depth, num_classes=num_classes, in_channels=in_channels, **kwargs)
 
         fn.__doc__ = f"{family} depth {depth} (3D-ResNets seed defaults)."
-        register_model(fn, name=f"{prefix}{depth}", family=family, sources=_SOURCES)
+        register_model(
+            fn, name=f"{prefix}{depth}", family=family, sources=_SOURCES, args_from=(make, kenshohara_resnet)
+        )
 
 
 def _r3d(depth: int, **kwargs) -> ResNet3d:

@@ -9,6 +9,7 @@ built once per worker thread (OpenCV's solver is not thread-safe).
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, astuple, dataclass
@@ -34,6 +35,39 @@ class TVL1Params:
     scale_step: float = 0.8
     gamma: float = 0.0
     median_filtering: int = 5
+
+    def __post_init__(self) -> None:
+        positive = {"tau": self.tau, "lambda": self.lambda_, "theta": self.theta, "epsilon": self.epsilon}
+        problems = [
+            f"{k} must be a positive number, got {v}" for k, v in positive.items() if not 0 < v < math.inf
+        ]
+        if not 0 < self.tau <= 1:
+            problems.append(f"tau is a time step in (0, 1] (0.25 is stable), got {self.tau}")
+        if not 0 <= self.gamma < math.inf:
+            problems.append(f"gamma must be >= 0, got {self.gamma}")
+        if not 0 < self.scale_step < 1:
+            problems.append(f"scale_step must be in (0, 1), got {self.scale_step}")
+        counts = {
+            "nscales": self.nscales,
+            "warps": self.warps,
+            "inner_iterations": self.inner_iterations,
+            "outer_iterations": self.outer_iterations,
+        }
+        problems += [
+            f"{k} must be an integer >= 1, got {v}"
+            for k, v in counts.items()
+            if not (isinstance(v, int) and v >= 1)
+        ]
+        if not (
+            isinstance(self.median_filtering, int)
+            and self.median_filtering >= 1
+            and self.median_filtering % 2
+        ):
+            problems.append(
+                f"median_filtering is a median filter size: odd and >= 1, got {self.median_filtering}"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
 
 
 PRECISIONS = ("fp32", "fp16", "bf16")  # compute precisions an engine may offer; fp32 is every engine's

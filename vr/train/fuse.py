@@ -8,6 +8,7 @@ fused; the others are reported.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +45,7 @@ def _aligned(results: Results, labels: list[str], ids: list[str]) -> np.ndarray:
 def fuse(rgb: Results, flow: Results, weights: tuple[float, float] = (1.0, 1.0), ks=(1, 5)) -> Fusion:
     """Fuse ``rgb`` and ``flow`` with ``weights``; accuracies from the files' ground truth (top-``ks``)."""
     w_rgb, w_flow = (float(w) for w in weights)
-    if min(w_rgb, w_flow) < 0 or w_rgb + w_flow <= 0:
+    if not (math.isfinite(w_rgb) and math.isfinite(w_flow)) or min(w_rgb, w_flow) < 0 or w_rgb + w_flow <= 0:
         raise EvalError(f"weights must be >= 0 with a positive sum, got {w_rgb:g},{w_flow:g}")
     if set(rgb.labels) != set(flow.labels):
         extra = sorted(set(rgb.labels) ^ set(flow.labels))

@@ -32,9 +32,16 @@ def resolve_device(name: str) -> torch.device:
     """``auto`` is the GPU where there is one, else the CPU; asking for a missing GPU is an error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise TrainError(f"--device {name!r}: not a device; use auto, cpu, cuda or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise TrainError(f"--device {name}: this machine has no CUDA GPU (use --device cpu)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise TrainError(f"--device {name}: this machine has {torch.cuda.device_count()} GPU(s)")
     return device
 
 
@@ -151,8 +158,11 @@ class Run:
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last_3d)
         self.model = model
-        self.optimizer = build_optimizer(model, config)
-        self.scheduler = build_scheduler(self.optimizer, config)
+        try:
+            self.optimizer = build_optimizer(model, config)
+            self.scheduler = build_scheduler(self.optimizer, config)
+        except ValueError as e:  # --ft-begin-module that names no module, a bad schedule ...
+            raise TrainError(str(e)) from None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
         self.best_acc = -1.0
         if checkpoint:
