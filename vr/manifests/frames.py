@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vr.layout import count_images, read_marker
+from vr.safepath import is_relative_safe
 
 #: A video's state in the frame root.
 OK, MISSING, INCOMPLETE = "ok", "missing", "incomplete"
@@ -45,7 +46,7 @@ def find_frames(root: Path, candidates: tuple[str, ...], allow_unmarked: bool) -
     when ``allow_unmarked``; otherwise it is INCOMPLETE.
     """
     unmarked = None
-    for rel in candidates:
+    for rel in filter(is_relative_safe, candidates):  # a name from an annotation file stays in the root
         folder = os.path.join(root, rel)
         marker = read_marker(folder)
         if marker is not None:

@@ -29,9 +29,9 @@ import numpy as np
 
 from vr import layout
 from vr.errors import VrError
-from vr.manifests.schema import Manifest, read_manifest
+from vr.manifests.schema import Manifest, read_manifest, record_problem
 from vr.provenance import describe_folders
-from vr.safepath import UnsafePathError, relative_path
+from vr.safepath import relative_path
 from vr.shards.format import INDEX, MemberIndex, ShardIndexError, load_index, read_member_index, read_slots
 from vr.storage import StorageError, Store, is_url, open_store
 
@@ -284,20 +284,11 @@ class FolderSource:
         self.modality = modality
         self.labels = list(manifest.labels)
         videos = manifest.videos
-        try:
-            paths = [relative_path(v.path, what=f"video {v.id!r}: path", source=where) for v in videos]
-        except UnsafePathError as e:
-            raise SourceError(str(e)) from None
         for v in videos:
-            if v.label_index is not None and not (
-                isinstance(v.label_index, int)
-                and 0 <= v.label_index < len(self.labels)
-                and self.labels[v.label_index] == v.label
-            ):
-                raise SourceError(
-                    f"{where}: video {v.id!r}: label {v.label!r} / label_index {v.label_index!r} is not "
-                    f"an entry of the manifest's {len(self.labels)} labels"
-                )
+            problem = record_problem(v, self.labels)
+            if problem:
+                raise SourceError(f"{where}: video {v.id!r}: {problem}")
+        paths = [relative_path(v.path) for v in videos]
         self.ids = PackedStrings([v.id for v in videos])
         self.paths = PackedStrings(paths)
         self.label_index = np.array(

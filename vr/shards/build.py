@@ -209,7 +209,7 @@ def build_shards(
             raise ShardError(f"input folder not found: {root}")
     started = time.perf_counter()
     manifest_path = Path(manifest)
-    data = read_manifest(manifest_path)
+    data = read_manifest(manifest_path, strict=False)  # bad records are left out and reported
     if options.subset is not None:
         data = data.subset(options.subset)
         if not data.videos:

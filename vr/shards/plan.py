@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vr import layout
-from vr.manifests.schema import VideoRecord
-from vr.safepath import is_relative_safe
+from vr.manifests.schema import VideoRecord, record_problem
 from vr.shards.format import MODALITIES, flow_members, rgb_member
 
 BLOCK = 512
@@ -232,13 +231,9 @@ def scan_record(
     def reject(reason: str) -> Rejected:
         return Rejected(record.id, record.path, reason)
 
-    if not is_relative_safe(record.path):
-        return reject(f"path leaves the input root: {record.path!r}")
-    index = record.label_index
-    if record.label is not None and not (
-        isinstance(index, int) and 0 <= index < len(labels) and labels[index] == record.label
-    ):
-        return reject(f"label {record.label!r} is not entry {index!r} of the manifest's label list")
+    problem = record_problem(record, labels)
+    if problem:
+        return reject(problem)
     spec = SampleSpec(key, record)
     sizes: dict[str, list[int]] = {}
     if options.rgb and video_root is not None:
