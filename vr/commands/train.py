@@ -127,8 +127,6 @@ def train(out: Path, compile_: bool, resume: bool, quiet: bool, **options) -> No
     from vr.train.trainer import train as run_training
 
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
-    if out.exists() and (out / "last.pth").exists() and not resume:
-        raise click.UsageError(f"{out} already holds a run; use --resume to continue it or another --out")
     try:
         config = TrainConfig(out=str(out), compile=compile_, **options)
     except ValueError as e:

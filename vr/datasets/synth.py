@@ -28,6 +28,7 @@ from vr import __version__
 from vr.datasets.encode import CODECS, write_video
 from vr.datasets.motion import MOTIONS, make_scene, make_track, render_clip
 from vr.errors import VrError
+from vr.locks import LOCK, output_lock
 
 IDENTITY_FILE = "synth.json"
 TEST_GROUP_FRACTION = 7 / 25  # UCF101: groups 1-7 of 25 are split 1's test set
@@ -152,7 +153,7 @@ def _claim_folder(root: Path, config: SynthConfig, overwrite: bool) -> None:
     """Make ``root`` ours: resume the same dataset, refuse a different one unless ``overwrite``."""
     identity = {"vr_synth": 1, **asdict(config)}
     marker = root / IDENTITY_FILE
-    if root.exists() and any(root.iterdir()):
+    if root.exists() and any(p.name != LOCK for p in root.iterdir()):
         try:
             existing = json.loads(marker.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -182,15 +183,16 @@ def generate(
     ``progress`` is called with 1 after each video.
     """
     root = Path(root)
-    _claim_folder(root, config, overwrite)
-    specs = plan_videos(config)
-    for name in config.class_names:
-        (root / "videos" / name).mkdir(parents=True, exist_ok=True)
-    for stale in (root / "videos").glob("*/.tmp-*"):
-        stale.unlink(missing_ok=True)
-    tasks = (delayed(_make_video)(root, config, spec) for spec in specs)
-    for _ in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
-        if progress is not None:
-            progress(1)
-    write_annotations(root, config)
+    with output_lock(root, "`vr datasets synth`"):
+        _claim_folder(root, config, overwrite)
+        specs = plan_videos(config)
+        for name in config.class_names:
+            (root / "videos" / name).mkdir(parents=True, exist_ok=True)
+        for stale in (root / "videos").glob("*/.tmp-*"):
+            stale.unlink(missing_ok=True)
+        tasks = (delayed(_make_video)(root, config, spec) for spec in specs)
+        for _ in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
+            if progress is not None:
+                progress(1)
+        write_annotations(root, config)
     return [video_path(root, config, spec) for spec in specs]

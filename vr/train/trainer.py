@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 import torch
 
 from vr.errors import Interrupted, VrError
+from vr.locks import output_lock
 from vr.models.files import CheckpointError, load_checkpoint, save_checkpoint
 from vr.provenance import data_info
 from vr.storage import StorageError
@@ -123,10 +125,25 @@ class Run:
     """The state of one training run in ``config.out``."""
 
     def __init__(self, config: TrainConfig, resume: bool = False, progress: bool = True):
+        self._held = contextlib.ExitStack()
+        self.dist = DistInfo()
+        try:
+            self._start(config, resume, progress)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, config: TrainConfig, resume: bool, progress: bool) -> None:
         self.config, self.progress = config, progress
         self.out = Path(config.out)
         self.device = resolve_device(config.device)
         self.dist = init_distributed(self.device)
+        if self.dist.is_main:  # the run folder has one writer, and holds one run unless resumed
+            self._held.enter_context(output_lock(self.out, "`vr train`"))
+            if not resume and (self.out / "last.pth").exists():
+                raise TrainError(
+                    f"{self.out} already holds a run; use --resume to continue it or another --out"
+                )
         if self.device.type == "cuda" and self.dist.enabled:
             self.device = torch.device("cuda", self.dist.local_rank)
             torch.cuda.set_device(self.device)
@@ -371,6 +388,7 @@ class Run:
 
     def close(self) -> None:
         shutdown(self.dist)
+        self._held.close()
 
 
 def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> list[dict]:

@@ -1,0 +1,530 @@
+"""Every command, driven through the CLI as a hostile or careless user would: names that leave their
+folder, labels out of range, broken checkpoints, bad values, read-only and full disks, a second run at
+the same time, signals. Each must end with one line naming the file or the value (no traceback), the
+documented exit status, nothing written or deleted outside its output folder, and the good data kept."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+from click.testing import CliRunner
+from motion_data import make_motion_frames
+from test_extract_frames import bar_frame, encode
+from test_pipelines_data import make_shards
+
+from vr.cli import cli
+from vr.datasets.synth import SynthConfig
+from vr.manifests.schema import Manifest, read_manifest
+from vr.train.logs import read_log
+
+TINY = SynthConfig(classes=3, videos_per_class=4, clips_per_group=2, frames=8, width=32, height=24)
+TRAIN = ["--model", "r3d10", "--model-arg", "widen_factor=0.125", "--clip-len", "4", "--size", "16"]
+TRAIN += ["--batch-size", "2", "--epochs", "1", "--workers", "0", "--quiet"]
+
+
+def run(*args: str, code: int) -> str:
+    """Run ``vr ARGS`` in-process; assert the exit status and that no exception escaped; the output."""
+    result = CliRunner().invoke(cli, list(args))
+    escaped = result.exception if not isinstance(result.exception, SystemExit) else None
+    assert escaped is None, f"vr {' '.join(args)} raised {escaped!r}"
+    assert result.exit_code == code, f"vr {' '.join(args)} -> {result.exit_code}: {result.output}"
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def vr(*args: str, **kw) -> subprocess.CompletedProcess:
+    """``python -m vr ARGS`` as a separate process (signals, real exit statuses)."""
+    return subprocess.run(
+        [sys.executable, "-m", "vr", *args], capture_output=True, text=True, timeout=300, **kw
+    )
+
+
+@pytest.fixture(scope="module")
+def motion(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("hostile")
+    manifest = make_motion_frames(root, TINY)
+    return {"root": root, "manifest": manifest, "frames": root / "frames"}
+
+
+@pytest.fixture
+def sentinel(tmp_path) -> Path:
+    """A file outside every output folder that no command may touch."""
+    path = tmp_path / "sentinel.txt"
+    path.write_text("keep me")
+    return path
+
+
+def untouched(sentinel: Path) -> bool:
+    return sentinel.read_text() == "keep me" and len(list(sentinel.parent.glob("*sentinel*"))) == 1
+
+
+# ---- names that leave their folder --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["../sentinel.txt", "ABSOLUTE"])
+def test_index_and_manifest_names_stay_in_their_root(motion, tmp_path, sentinel, name):
+    name = str(sentinel) if name == "ABSOLUTE" else name
+    shards = make_shards(tmp_path / "shards", [(f"v{i}", i % 3, 6) for i in range(6)], per_shard=2)
+    index = json.loads((shards / "index.json").read_text())
+    index["shards"][1]["name"] = name
+    (shards / "index.json").write_text(json.dumps(index))
+    for cmd in (
+        ["train", "--data", str(shards), "--out", str(tmp_path / "run"), *TRAIN],
+        ["shard", "verify", str(shards)],
+    ):
+        out = run(*cmd, code=1)
+        assert "index.json" in out and "not a plain file name" in out
+    # a manifest path that climbs out of the frame root, in training and in evaluation
+    manifest = read_manifest(motion["manifest"])
+    manifest.videos[2].path = "../" * 3 + "etc" if name.startswith("..") else name
+    bad = tmp_path / "bad.jsonl"
+    manifest.write(bad)
+    out = run(
+        "train",
+        "--data",
+        str(bad),
+        "--frames",
+        str(motion["frames"]),
+        "--out",
+        str(tmp_path / "r2"),
+        *TRAIN,
+        code=1,
+    )
+    assert f"{bad}:4: video" in out and "leaves the frame root" in out
+    assert run("manifest", "info", str(bad), code=1).count("leaves the frame root") == 1
+    assert untouched(sentinel) and not (tmp_path / "run" / "last.pth").exists()
+
+
+def test_labels_out_of_range_are_named_not_crashes(motion, tmp_path):
+    manifest = read_manifest(motion["manifest"])
+    manifest.videos[0].label_index = 7  # D5: an index past the label list
+    manifest.videos[1].label = "Jumping"  # D6: a name that is not its index's entry
+    bad = tmp_path / "labels.jsonl"
+    manifest.write(bad)
+    out = run("manifest", "info", str(bad), code=1)
+    assert f"{bad}:2: video" in out and "label_index 7" in out
+    out = run(
+        "train",
+        "--data",
+        str(bad),
+        "--frames",
+        str(motion["frames"]),
+        "--out",
+        str(tmp_path / "r"),
+        *TRAIN,
+        code=1,
+    )
+    assert "label_index 7" in out
+    # shards whose samples carry a label index the index's label list does not have
+    shards = make_shards(tmp_path / "s", [(f"v{i}", i % 3, 6) for i in range(6)], per_shard=3)
+    index = json.loads((shards / "index.json").read_text())
+    index["labels"] = index["labels"][:2]
+    (shards / "index.json").write_text(json.dumps(index))
+    out = run("train", "--data", str(shards), "--out", str(tmp_path / "r3"), *TRAIN, code=1)
+    assert "has label index 2, but index.json lists 2 labels" in out
+
+
+# ---- broken files --------------------------------------------------------------------------------------
+
+
+class _Payload:
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.path}",))
+
+
+@pytest.mark.parametrize("kind", ["text", "empty", "truncated", "pickle"])
+def test_a_bad_checkpoint_is_one_line_everywhere(motion, tmp_path, kind):
+    run_dir = tmp_path / "run"
+    run(
+        "train",
+        "--data",
+        str(motion["manifest"]),
+        "--frames",
+        str(motion["frames"]),
+        "--out",
+        str(run_dir),
+        *TRAIN,
+        code=0,
+    )
+    good = (run_dir / "last.pth").read_bytes()
+    ran = tmp_path / "payload-ran"
+    ckpt = run_dir / "last.pth"
+    if kind == "text":
+        ckpt.write_text("not a checkpoint\n")
+    elif kind == "empty":
+        ckpt.write_bytes(b"")
+    elif kind == "truncated":
+        ckpt.write_bytes(good[: len(good) // 2])
+    else:
+        import torch
+
+        torch.save({"epoch": 1, "state_dict": {}, "x": _Payload(str(ran))}, ckpt)
+        assert zipfile.is_zipfile(ckpt)
+    args = [
+        "train",
+        "--data",
+        str(motion["manifest"]),
+        "--frames",
+        str(motion["frames"]),
+        "--out",
+        str(run_dir),
+    ]
+    out = run(*args, *TRAIN, "--resume", "--epochs", "2", code=1)
+    assert "cannot resume" in out and str(ckpt) in out
+    for cmd in (
+        ["eval", str(ckpt), "--data", str(motion["manifest"]), "--frames-root", str(motion["frames"]), "-q"],
+        ["convert-weights", str(ckpt), str(tmp_path / "x.pth"), "--model", "r3d10"],
+        ["export", "onnx", str(ckpt), str(tmp_path / "x.onnx")],
+        [*args[:-1], str(tmp_path / "other"), *TRAIN, "--pretrain", str(ckpt)],
+    ):
+        out = run(*cmd, code=1)
+        assert str(ckpt) in out and len(out.strip().splitlines()) == 1, out
+    assert not ran.exists()  # no pickle ran
+    assert not (tmp_path / "x.pth").exists() and not (tmp_path / "x.onnx").exists()
+
+
+def test_extract_frames_reports_what_it_cannot_take_and_takes_the_rest(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "walk").mkdir(parents=True)
+    (src / "run").mkdir()
+    encode(src / "walk" / "a.avi", [bar_frame(k) for k in range(6)])
+    encode(src / "run" / "b.mp4", [bar_frame(k) for k in range(6)])
+    (src / "loop").symlink_to(src / "loop2")
+    (src / "loop2").symlink_to(src / "loop")
+    (src / "walk" / "gone.avi").symlink_to(tmp_path / "nowhere.avi")
+    (src / "walk" / "folder.avi").mkdir()
+    result = CliRunner().invoke(
+        cli, ["preprocess", "extract-frames", str(src), str(dst), "--dataset", "ucf101", "-q"]
+    )
+    assert result.exit_code == 1 and result.exception is None or isinstance(result.exception, SystemExit)
+    report = json.loads((dst / "_report.json").read_text())
+    failed = {f["name"]: f["reason"] for f in report["failures"]}
+    assert set(failed) == {"loop", "loop2", "walk/gone.avi", "walk/folder.avi"}
+    assert "symbolic links" in failed["loop"] and "dangling" in failed["walk/gone.avi"]
+    assert report["summary"]["ok"] == 1 and (dst / "walk" / "a" / ".vr_complete.json").exists()
+    assert any("1 .mp4" in n and "--ext .mp4" in n for n in report["notes"])  # the UCF101 .mp4 left out
+    # nothing to do is said, with why
+    out = run("preprocess", "flow-tvl1", str(src), str(tmp_path / "flow"), code=2)
+    assert "no frame folders" in out and "--from-video" in out
+    clean = tmp_path / "clean" / "run"
+    clean.mkdir(parents=True)
+    shutil.copy(src / "run" / "b.mp4", clean)
+    out = run("preprocess", "extract-frames", str(clean.parent), str(tmp_path / "x"), "--ext", ".mkv", code=2)
+    assert "no videos" in out and "found only video files of other extensions (1 .mp4)" in out
+
+
+# ---- bad values ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--device", "gpu7"], "--device 'gpu7': not a device"),
+        (["--ft-begin-module", "nosuchlayer"], "'nosuchlayer' is not a top-level module"),
+        (["--model-arg", "widen_factor=abc"], "widen_factor='abc' is not a number"),
+        (["--model-arg", "nosuch=1"], "takes no argument nosuch"),
+    ],
+)
+def test_bad_training_values_are_named(motion, tmp_path, args, message):
+    base = [
+        "train",
+        "--data",
+        str(motion["manifest"]),
+        "--frames",
+        str(motion["frames"]),
+        "--out",
+        str(tmp_path / "r"),
+    ]
+    out = run(*base, *TRAIN, *args, code=1)
+    assert message in out and "abcabc" not in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--data", "x", "--out", "o", "--lr", "nan"],
+        ["train", "--data", "x", "--out", "o", "--weight-decay", "inf"],
+        ["train", "--data", "x", "--out", "o", "--seed", "-1"],
+        ["preprocess", "flow-tvl1", ".", "o", "--tau", "-1"],
+        ["preprocess", "flow-tvl1", ".", "o", "--lambda", "0"],
+        ["preprocess", "flow-tvl1", ".", "o", "--epsilon", "nan"],
+        ["preprocess", "flow-tvl1", ".", "o", "--median-filtering", "4"],
+        ["preprocess", "extract-frames", ".", "o", "--jobs", "0"],
+        ["fuse", "a.json", "b.json", "--weights", "nan,1"],
+    ],
+)
+def test_out_of_range_values_are_usage_errors(tmp_path, args):
+    (tmp_path / "a.json").write_text("{}")
+    (tmp_path / "b.json").write_text("{}")
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        out = run(*args, code=2)
+    finally:
+        os.chdir(cwd)
+    assert "Invalid value" in out or "Error" in out
+
+
+def test_every_numeric_option_has_a_range():
+    """Each int and float option of every command is range-checked (and floats finite)."""
+    import click
+
+    from vr.commands.options import JOBS, SEED, Real
+
+    def walk(command, path):
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                yield from walk(sub, [*path, name])
+        else:
+            for param in command.params:
+                yield [*path, param.name], param
+
+    for path, param in walk(cli, ["vr"]):
+        kind = param.type
+        if isinstance(kind, click.types.FloatParamType):
+            assert isinstance(kind, Real), f"{' '.join(path)}: a float option must be Real (finite, in range)"
+        elif isinstance(kind, click.types.IntParamType):
+            assert isinstance(kind, click.IntRange) or kind in (SEED, JOBS), (
+                f"{' '.join(path)}: int with no range"
+            )
+
+
+def test_a_loss_that_explodes_stops_training_with_a_reason(motion, tmp_path):
+    base = [
+        "train",
+        "--data",
+        str(motion["manifest"]),
+        "--frames",
+        str(motion["frames"]),
+        "--out",
+        str(tmp_path / "r"),
+    ]
+    out = run(*base, *TRAIN, "--lr", "1e30", "--epochs", "3", code=1)
+    assert "the loss is" in out and "lower --lr" in out
+
+
+# ---- the environment: read-only and full disks ---------------------------------------------------------
+
+
+def _mount_tmpfs(target: Path, options: str) -> bool:
+    target.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True)
+    return done.returncode == 0
+
+
+@pytest.fixture
+def small_disks(tmp_path):
+    """A read-only folder and a 64 KB disk (tmpfs mounts; skipped where mounting is not allowed)."""
+    ro, full = tmp_path / "ro", tmp_path / "full"
+    if os.geteuid() != 0 or not _mount_tmpfs(ro, "ro,size=64k") or not _mount_tmpfs(full, "size=64k"):
+        pytest.skip("needs root and tmpfs mounts for a read-only and a full disk")
+    yield ro, full
+    for target in (ro, full):
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+
+def test_read_only_and_full_disks_are_one_line(motion, tmp_path, small_disks):
+    import torch
+
+    from vr.models import create_model
+
+    ro, full = small_disks
+    shards = tmp_path / "shards"
+    args = ["--frames", str(motion["frames"]), "--out", str(shards), "--subset", "train", "--quiet"]
+    run("shard", str(motion["manifest"]), *args, code=0)
+    src = tmp_path / "videos" / "c"
+    src.mkdir(parents=True)
+    encode(src / "a.avi", [bar_frame(k) for k in range(6)])
+    public = tmp_path / "public.pth"
+    torch.save({"state_dict": create_model("r3d10", 3, widen_factor=0.125).state_dict()}, public)
+    for cmd in (
+        [
+            "shard",
+            str(motion["manifest"]),
+            "--frames",
+            str(motion["frames"]),
+            "--out",
+            str(ro / "s"),
+            "--quiet",
+        ],
+        ["train", "--data", str(shards), "--out", str(ro / "run"), *TRAIN],
+        ["preprocess", "extract-frames", str(src.parent), str(ro / "f"), "-q"],
+        [
+            "convert-weights",
+            str(public),
+            str(ro / "x.pth"),
+            "--model",
+            "r3d10",
+            "--model-arg",
+            "widen_factor=0.125",
+        ],
+    ):
+        out = run(*cmd, code=1)
+        assert out.count("\n") == 1 and "Read-only file system" in out, out
+    out = run(
+        "shard",
+        str(motion["manifest"]),
+        "--frames",
+        str(motion["frames"]),
+        "--out",
+        str(full / "s"),
+        "--quiet",
+        code=1,
+    )
+    assert "No space left on device" in out and "run the same command again" in out
+    assert not (full / "s" / "index.json").exists()  # a full disk never leaves a folder that looks complete
+
+
+# ---- a second run at the same time, kills and signals ------------------------------------------------
+
+
+def test_a_second_run_into_the_same_folder_is_refused_naming_the_first(tmp_path):
+    import fcntl
+
+    src = tmp_path / "src" / "c"
+    src.mkdir(parents=True)
+    encode(src / "a.avi", [bar_frame(k) for k in range(6)])
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    with open(dst / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.write("pid 4242: vr preprocess extract-frames src dst\n")
+        lock.flush()
+        for cmd in ("extract-frames", "flow-tvl1"):
+            out = run(
+                "preprocess",
+                cmd,
+                str(tmp_path / "src"),
+                str(dst),
+                "--from-video" if cmd == "flow-tvl1" else "-q",
+                code=1,
+            )
+            assert f"another `vr preprocess {cmd}` is writing to this folder (pid 4242" in out
+    assert not list(dst.glob("c/*"))
+    run("preprocess", "extract-frames", str(tmp_path / "src"), str(dst), "-q", code=0)  # free again
+
+
+def test_killing_a_run_stops_its_workers(tmp_path):
+    frames = tmp_path / "frames"
+    rng = np.random.default_rng(0)
+    for v in range(6):
+        folder = frames / f"v{v}"
+        folder.mkdir(parents=True)
+        import cv2
+
+        for i in range(1, 4):
+            cv2.imwrite(str(folder / f"image_{i:05d}.jpg"), rng.integers(0, 255, (480, 640), dtype=np.uint8))
+    cmd = [
+        sys.executable,
+        "-m",
+        "vr",
+        "preprocess",
+        "flow-tvl1",
+        str(frames),
+        str(tmp_path / "flow"),
+        "-j",
+        "2",
+        "-q",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    workers: list[psutil.Process] = []
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.2)
+        workers = [p for p in psutil.Process(proc.pid).children(recursive=True) if "python" in p.name()]
+    assert workers, "no worker started"
+    time.sleep(1.5)  # the workers are computing
+    proc.kill()
+    proc.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"workers outlived the killed run: {[p.pid for p in alive]}"
+
+
+def test_sigterm_stops_the_whole_demo_and_says_so(tmp_path):
+    out = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vr", "demo", "--out", str(out), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline and not (out / "synth").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert "stopped by SIGTERM" in stderr and f"rerun `vr demo --out {out}` to resume" in stderr
+    assert "Traceback" not in stderr and "top-1" not in stdout  # no result table from a stopped run
+
+
+def test_a_batch_of_one_is_dropped_and_counted(motion, tmp_path):
+    manifest = read_manifest(motion["manifest"]).subset("train")
+    keep = Manifest(manifest.labels, manifest.videos[:3])  # 3 videos, batches of 2: the last has one clip
+    path = tmp_path / "three.jsonl"
+    keep.write(path)
+    run_dir = tmp_path / "run"
+    run(
+        "train", "--data", str(path), "--frames", str(motion["frames"]), "--out", str(run_dir), *TRAIN, code=0
+    )
+    assert [row["skipped"] for row in read_log(run_dir / "train.log")] == [1]
+
+
+def test_a_convert_weights_checkpoint_evaluates_with_class_indices(motion, tmp_path):
+    import torch
+
+    from vr.models import create_model
+
+    model = create_model("r3d10", num_classes=len(TINY.class_names), widen_factor=0.125)
+    src = tmp_path / "public.pth"
+    torch.save({"state_dict": model.state_dict()}, src)
+    ckpt = tmp_path / "vr.pth"
+    run(
+        "convert-weights",
+        str(src),
+        str(ckpt),
+        "--model",
+        "r3d10",
+        "--model-arg",
+        "widen_factor=0.125",
+        code=0,
+    )
+    out = run(
+        "eval",
+        str(ckpt),
+        "--data",
+        str(motion["manifest"]),
+        "--frames-root",
+        str(motion["frames"]),
+        "--subset",
+        "val",
+        "--n-clips",
+        "1",
+        "--n-crops",
+        "1",
+        "--workers",
+        "0",
+        "-q",
+        code=0,
+    )
+    assert "video top-1" in out
+    video = encode(tmp_path / "clip.avi", [bar_frame(k) for k in range(12)])
+    out = run("infer", str(ckpt), str(video), "--n-clips", "1", "--json", "--quiet", code=0)
+    (entries,) = json.loads(out)["results"].values()
+    labels = {entry["label"] for entry in entries}
+    assert labels <= {"0", "1", "2"} and labels  # classes by index: the checkpoint has no names
