@@ -333,7 +333,8 @@ def load_index(store: Store) -> tuple[dict[str, Any], str]:
         data = store.read(INDEX)
         index = json.loads(data)
     except StorageError as e:
-        raise ShardIndexError(f"{e} (not a `vr shard` output folder?)") from None
+        hint = " (not a `vr shard` output folder?)" if str(e).endswith(": missing") else ""
+        raise ShardIndexError(f"{e}{hint}") from None
     except ValueError as e:
         raise ShardIndexError(f"{where}: not JSON ({e})") from None
     if not isinstance(index, dict) or index.get("vr_shards") != INDEX_VERSION:
