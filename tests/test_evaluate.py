@@ -100,7 +100,7 @@ def test_video_mode_averages_every_view(rgb_ckpt, data, tmp_path):
     # independent check: the loader's 9 views per video through the model, averaged here
     model, _ = load_model_from_checkpoint(rgb_ckpt)
     loader = build_loader(
-        data["manifest"], "rgb", "eval", clip_len=CLIP[0], frame_stride=1, size=CLIP[1], batch_size=9,
+        data["manifest"], "rgb", mode="eval", clip_len=CLIP[0], frame_stride=1, size=CLIP[1], batch_size=9,
         backend="torch", num_workers=0, n_clips=3, n_crops=3, frames_root=data["frames"], subset="val",
     )  # fmt: skip
     with torch.no_grad():

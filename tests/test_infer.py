@@ -37,7 +37,7 @@ def video(tmp_path_factory) -> Path:
 def loader_clips(manifest: Path, root: Path, modality: str, n_frames: int, n_clips: int, n_crops: int):
     Manifest(LABELS, [VideoRecord("v", "class0", 0, "val", "class0/v", n_frames)]).write(manifest)
     loader = build_loader(
-        manifest, modality, "eval", **CLIP, batch_size=n_clips * n_crops, backend="torch", num_workers=0,
+        manifest, modality, mode="eval", **CLIP, batch_size=n_clips * n_crops, backend="torch", num_workers=0,
         n_clips=n_clips, n_crops=n_crops, frames_root=root, flow_root=root,
     )  # fmt: skip
     return next(iter(loader))["clip"].numpy()

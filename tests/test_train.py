@@ -338,3 +338,37 @@ def test_ddp_two_gloo_processes(data, tmp_path):
     ckpt = load_checkpoint(out / "last.pth")
     assert ckpt["epoch"] == 2
     assert not any(k.startswith("module.") for k in ckpt["state_dict"])
+
+
+def test_one_set_of_defaults_for_the_cli_the_config_and_the_loaders():
+    """`vr train`'s options, TrainConfig and build_loader's SamplingConfig/LoaderOptions agree."""
+    import dataclasses
+
+    from vr.commands.train import train as train_command
+    from vr.pipelines.build import LoaderOptions
+    from vr.pipelines.sampling import SamplingConfig
+
+    config = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    sampling, options = SamplingConfig(), LoaderOptions()
+    same = {
+        "clip_len": sampling.clip_len,
+        "frame_stride": sampling.frame_stride,
+        "size": sampling.size,
+        "train_crop": sampling.train_crop,
+        "hflip": sampling.hflip,
+        "batch_size": options.batch_size,
+        "loader": options.backend,
+        "workers": options.num_workers,
+        "dali_threads": options.num_threads,
+        "seed": options.seed,
+    }
+    assert {k: config[k] for k in same} == same
+    cli_defaults = {p.name: p.default for p in train_command.params}
+    for name, value in config.items():
+        if (
+            name in cli_defaults
+            and value is not dataclasses.MISSING
+            and not isinstance(value, dataclasses.Field)
+        ):
+            expected = list(value) if isinstance(value, tuple) else value
+            assert cli_defaults[name] in (expected, None) or name == "milestones", name

@@ -179,7 +179,7 @@ class SamplingConfig:
     clip_len: int = 16
     frame_stride: int = 1
     size: int = 112
-    train_crop: str = "random"
+    train_crop: str = "corner"
     train_t_crop: str = "random"
     hflip: bool = True
     n_clips: int = 1
