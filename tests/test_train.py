@@ -372,3 +372,38 @@ def test_one_set_of_defaults_for_the_cli_the_config_and_the_loaders():
         ):
             expected = list(value) if isinstance(value, tuple) else value
             assert cli_defaults[name] in (expected, None) or name == "milestones", name
+
+
+def test_config_json_reproduces_a_run(data, tmp_path):
+    first = tmp_path / "first"
+    base = _train_cli(data, first, "--epochs", "1", "--label-smoothing", "0.1")[3:]
+    result = CliRunner().invoke(cli, base)
+    assert result.exit_code == 0, result.output
+    again = tmp_path / "again"
+    result = CliRunner().invoke(
+        cli, ["train", "--config", str(first / "config.json"), "--out", str(again), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    a, b = (json.loads((run / "config.json").read_text()) for run in (first, again))
+    assert {k: v for k, v in a.items() if k != "out"} == {k: v for k, v in b.items() if k != "out"}
+    assert b["label_smoothing"] == 0.1 and b["out"] == str(again)
+    assert (
+        read_log(first / "train.log")[0]["loss"] == read_log(again / "train.log")[0]["loss"]
+    )  # the same run
+    args = [
+        "train",
+        "--config",
+        str(first / "config.json"),
+        "--out",
+        str(tmp_path / "m"),
+        "--epochs",
+        "2",
+        "-q",
+    ]
+    more = CliRunner().invoke(cli, args)
+    assert more.exit_code == 0 and json.loads((tmp_path / "m" / "config.json").read_text())["epochs"] == 2
+    (tmp_path / "bad.json").write_text('{"no_such_field": 1}')
+    bad = CliRunner().invoke(cli, ["train", "--config", str(tmp_path / "bad.json")])
+    assert bad.exit_code == 1 and "unknown field(s) no_such_field" in bad.output
+    missing = CliRunner().invoke(cli, ["train", "--out", str(tmp_path / "x")])
+    assert missing.exit_code == 2 and "--data is required" in missing.output

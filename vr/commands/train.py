@@ -20,15 +20,20 @@ def _int_list(ctx, param, value: str) -> list[int]:
 
 @click.command("train")
 @click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A run's config.json: train with its settings; options given here override them.",
+)
+@click.option(
     "--data",
-    required=True,
     help="Shard folder (index.json) or its URL (https://, s3://, gs://, ...), or a manifest (.jsonl).",
 )
 @click.option("--val-data", default=None, help="Validation shard folder (default: none, or --val-subset).")
 @click.option("--val-subset", default=None, help="With a manifest: the subset to validate on (val/test).")
 @click.option("--frames", "frames_root", default=None, help="Frame root, with a manifest.")
 @click.option("--flow", "flow_root", default=None, help="Flow root, with a manifest.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
 @click.option("--model", default="r3d18", show_default=True, help="A name from `vr models list`.")
 @click.option("--modality", type=click.Choice(["rgb", "flow"]), default="rgb", show_default=True)
 @click.option(
@@ -116,20 +121,44 @@ def _int_list(ctx, param, value: str) -> list[int]:
 @remote_options
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pth (mid-epoch too).")
 @click.option("--quiet", "-q", is_flag=True)
-def train(out: Path, compile_: bool, resume: bool, quiet: bool, **options) -> None:
+@click.pass_context
+def train(
+    ctx: click.Context,
+    config_file: Path | None,
+    out: Path | None,
+    compile_: bool,
+    resume: bool,
+    quiet: bool,
+    **options,
+) -> None:
     """Train a 3D CNN on RGB or Flow clips; logs and checkpoints go to --out.
 
+    `vr train --config RUN/config.json [--out NEW] [options]` trains again with a run's settings.
     Under torchrun (`torchrun --nproc-per-node N -m vr train ...`) every process trains a shard of the
     data with DDP (NCCL on GPUs, gloo on CPU); rank 0 writes logs and checkpoints.
     """
+    from click.core import ParameterSource
+
     from vr.train.config import TrainConfig
     from vr.train.trainer import TrainError
     from vr.train.trainer import train as run_training
 
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
+    options.update(out=None if out is None else str(out), compile=compile_)
+    if config_file is not None:  # the file's settings, then what this command line says
+        given = {
+            name: value
+            for name, value in options.items()
+            if ctx.get_parameter_source("compile_" if name == "compile" else name)
+            == ParameterSource.COMMANDLINE
+        }
+        options = {**TrainConfig.read(config_file), **given}
+    for name in ("data", "out"):
+        if options.get(name) is None:
+            raise click.UsageError(f"--{name} is required (or a --config that has it)")
     try:
-        config = TrainConfig(out=str(out), compile=compile_, **options)
-    except ValueError as e:
+        config = TrainConfig(**options)
+    except (TypeError, ValueError) as e:
         raise click.UsageError(str(e)) from None
     try:
         history = run_training(config, resume=resume, progress=not quiet)
@@ -140,9 +169,8 @@ def train(out: Path, compile_: bool, resume: bool, quiet: bool, **options) -> No
         val = f", val acc {last['val_acc']:.3f}" if "val_acc" in last else ""
         skipped = sum(row.get("skipped", 0) for row in history)
         note = f"; {skipped} clip(s) skipped, see train.log" if skipped else ""
-        click.echo(
-            f"epoch {last['epoch']}: loss {last['loss']:.4f}, acc {last['acc']:.3f}{val}; run in {out}{note}"
-        )
+        summary = f"epoch {last['epoch']}: loss {last['loss']:.4f}, acc {last['acc']:.3f}{val}"
+        click.echo(f"{summary}; run in {config.out}{note}")
 
 
 COMMANDS = [train]

@@ -5,14 +5,21 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from vr.errors import VrError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("multistep", "plateau", "cosine", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
 MODALITIES = ("rgb", "flow")
+REDACTED = "<redacted>"
 _SECRET = re.compile(r"key|secret|token|password|credential|auth", re.IGNORECASE)
+
+
+class ConfigError(VrError, ValueError):
+    """A run configuration file that cannot be used."""
 
 
 @dataclass
@@ -104,8 +111,26 @@ class TrainConfig:
         """Write the config as JSON; secrets among the storage options are not written."""
         data = asdict(self)
         data["storage_options"] = {
-            k: "<redacted>" if _SECRET.search(k) else v for k, v in self.storage_options.items()
+            k: REDACTED if _SECRET.search(k) else v for k, v in self.storage_options.items()
         }
         with open(path, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2, sort_keys=True)
             f.write("\n")
+
+    @staticmethod
+    def read(path: str | os.PathLike) -> dict[str, Any]:
+        """The fields saved in a run's ``config.json`` (redacted secrets left out), checked by name;
+        ``TrainConfig(**{**read(path), **overrides})`` reproduces the run."""
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except ValueError as e:
+            raise ConfigError(f"{path}: not JSON ({e})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: not a vr train config (a JSON object)")
+        known = {f.name for f in fields(TrainConfig)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{path}: unknown field(s) {', '.join(unknown)}")
+        options = {k: v for k, v in (data.get("storage_options") or {}).items() if v != REDACTED}
+        return {**data, "storage_options": options}
