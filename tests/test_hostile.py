@@ -528,3 +528,20 @@ def test_a_convert_weights_checkpoint_evaluates_with_class_indices(motion, tmp_p
     (entries,) = json.loads(out)["results"].values()
     labels = {entry["label"] for entry in entries}
     assert labels <= {"0", "1", "2"} and labels  # classes by index: the checkpoint has no names
+
+
+def test_option_rules_hold_for_python_callers_too(motion, tmp_path):
+    """Rules once checked only by the CLI are the library's: the same error from Python."""
+    from vr.preprocess.flow import FlowOptions, flow_tvl1
+    from vr.preprocess.frames import FrameOptions
+    from vr.shards import ShardOptions, build_shards
+
+    with pytest.raises(ValueError, match="needs --from-video"):
+        flow_tvl1(motion["frames"], tmp_path / "flow", FlowOptions(fps=5.0))
+    with pytest.raises(ValueError, match="--from-video only"):
+        build_shards(motion["manifest"], tmp_path / "s", ShardOptions(video_fps=5.0), frames=motion["frames"])
+    with pytest.raises(ValueError, match="give both width and height"):
+        FrameOptions(size=None, width=32)
+    args = ["--frames", str(motion["frames"]), "--out", str(tmp_path / "s"), "--size", "16"]
+    out = run("shard", str(motion["manifest"]), *args, code=2)
+    assert "--from-video only" in out and not (tmp_path / "s").exists()

@@ -134,8 +134,6 @@ def extract_frames_cmd(
     """
     from vr.preprocess.frames import FrameOptions, extract_frames
 
-    if (width is None) != (height is None):
-        raise click.UsageError("give both --width and --height, or neither")
     try:
         options = FrameOptions(
             size=None if width else size, width=width, height=height, fps=fps, quality=quality
@@ -219,10 +217,6 @@ def flow_tvl1_cmd(src: Path, dst: Path, from_video: bool, **kwargs) -> None:
         raise click.UsageError(str(e)) from None
     run = {k: kwargs.pop(k) for k in ("jobs", "backend", "address", "overwrite", "quiet", "dataset")}
     extensions = kwargs.pop("extensions") or None
-    if (kwargs["width"] is None) != (kwargs["height"] is None):
-        raise click.UsageError("give both --width and --height, or neither")
-    if kwargs["fps"] is not None and not from_video:
-        raise click.UsageError("--fps needs --from-video (frame folders are not resampled)")
     try:
         options = FlowOptions(params=params, **kwargs)
     except ValueError as e:

@@ -95,8 +95,6 @@ _DIR = click.Path(exists=True, file_okay=False)
 def build(manifest, frames, flow, out, modality, subset, prefix, max_size, max_count, shuffle, seed, jobs,
           allow_unmarked, check_decode, videos, quality, size, fps, overwrite, quiet) -> None:  # fmt: skip
     """Shard the videos of MANIFEST (also `vr shard MANIFEST ...`); a rerun resumes a killed run."""
-    if videos is None and (size is not None or fps is not None):
-        raise click.UsageError("--size and --fps apply to --from-video only")
     try:
         options = ShardOptions(
             modality=modality,

@@ -199,6 +199,8 @@ def flow_tvl1(
     layout) into ``dst`` with the same relative names; return every outcome (``frames`` counts pairs)
     and write ``dst/_report.json``."""
     options = options or FlowOptions()
+    if options.fps is not None and not from_video:
+        raise ValueError("--fps resamples videos: it needs --from-video (frame folders are not resampled)")
     get_engine(options.engine, options.params, options.precision)  # bad engine/precision: fail before work
     dst = Path(dst)
     listing, notes = None, []

@@ -200,6 +200,8 @@ def build_shards(
         raise ValueError("--from-video gives RGB frames: use --modality rgb or both")
     if inputs.videos is not None and inputs.frames is not None:
         raise ValueError("--frames and --from-video are alternatives: give one")
+    if inputs.videos is None and (options.video_size is not None or options.video_fps is not None):
+        raise ValueError("--size and --fps apply to --from-video only")
     if inputs.videos is not None and options.max_count is None:
         raise ValueError("--from-video needs --max-count (shard sizes are unknown before encoding)")
     if jobs < 1:
