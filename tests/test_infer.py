@@ -135,8 +135,8 @@ def test_checkpoint_keeps_the_preprocessing_for_infer(video, tmp_path):
 
     from vr.models import load_checkpoint, save_checkpoint
     from vr.pipelines.build import open_source
+    from vr.pipelines.sources import data_info
     from vr.preprocess.flow_engines import TVL1Params
-    from vr.provenance import data_info
 
     params = TVL1Params(nscales=2, warps=2, epsilon=0.05)
     options = FlowOptions(engine="opencv", size=40, bound=10.0, params=params)

@@ -5,7 +5,11 @@ Flow:   ``ROOT/<class>/<video_id>/flow_x_00001.jpg`` and ``flow_y_00001.jpg`` (f
 
 A folder is complete only when its completion marker (``COMPLETE_MARKER``, a small JSON file with what
 was written) exists. Writers build a folder under a temporary name and rename it into place after the
-marker is written, so a killed run never leaves a folder that looks complete.
+marker is written, so a killed run never leaves a folder that looks complete. :func:`describe_folders`
+says what the markers tell about how a dataset was made (``vr shard`` copies it into ``index.json``,
+``vr train`` into its checkpoints, so that ``vr infer`` preprocesses as training did).
+
+Video files: :data:`VIDEO_EXTENSIONS`, the extensions every stage that looks for videos knows.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ FLOW_X_TEMPLATE = "flow_x_{:05d}.jpg"
 FLOW_Y_TEMPLATE = "flow_y_{:05d}.jpg"
 COMPLETE_MARKER = ".vr_complete.json"
 TMP_PREFIX = ".tmp-"
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
 
 
 def image_name(index: int) -> str:
@@ -67,3 +72,31 @@ def count_images(folder: str | os.PathLike) -> int:
     """Number of ``image_*.jpg`` files (for unmarked folders made by other tools, e.g. the seeds)."""
     with os.scandir(folder) as it:
         return sum(1 for e in it if e.name.startswith("image_") and e.name.endswith(".jpg"))
+
+
+FRAME_OPTIONS = ("size", "width", "height", "fps", "quality")
+
+
+def describe_folders(frames: str | os.PathLike | None, flow: str | os.PathLike | None) -> dict[str, Any]:
+    """``{"frames": {...}, "flow": {...}}`` for one video's frame and flow folders (what their markers
+    say; a folder without a marker adds nothing)."""
+    info: dict[str, Any] = {}
+    marker = read_marker(frames) if frames is not None else None
+    if marker and marker.get("kind") == "frames":
+        options = marker.get("options") or {}
+        info["frames"] = {
+            **_short_side(marker),
+            **{k: options[k] for k in FRAME_OPTIONS if options.get(k) is not None},
+        }
+    marker = read_marker(flow) if flow is not None else None
+    if marker and marker.get("kind") == "flow":
+        info["flow"] = {
+            **_short_side(marker),
+            **{k: marker[k] for k in ("bound", "engine", "params") if k in marker},
+        }
+    return info
+
+
+def _short_side(marker: dict[str, Any]) -> dict[str, int]:
+    sides = [marker.get("width"), marker.get("height")]
+    return {"short_side": min(sides)} if all(isinstance(s, int) for s in sides) else {}

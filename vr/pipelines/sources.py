@@ -29,8 +29,9 @@ import numpy as np
 
 from vr import layout
 from vr.errors import VrError
+from vr.layout import describe_folders
 from vr.manifests.schema import Manifest, read_manifest, record_problem
-from vr.provenance import describe_folders
+from vr.pipelines.jpeg import BadJPEG, jpeg_size
 from vr.safepath import relative_path
 from vr.shards.format import INDEX, MemberIndex, ShardIndexError, load_index, read_member_index, read_slots
 from vr.storage import StorageError, Store, is_url, open_store
@@ -361,3 +362,17 @@ def open_source(
             )
         return FolderSource(source, root, modality, subset)
     raise SourceError(f"{source}: neither a shard folder (with index.json) nor a manifest file")
+
+
+def data_info(source) -> dict[str, Any]:
+    """What a checkpoint keeps about its training data: the preprocessing (when the markers or the
+    shard index tell it) and ``short_side``, the short side of the frames (or flow) it was trained on."""
+    info = dict(getattr(source, "preprocess", None) or {})
+    side = (info.get("frames" if source.modality == "rgb" else "flow") or {}).get("short_side")
+    if side is None and len(source):
+        try:
+            side = min(jpeg_size(source.video(0).read([0])[0][0]))
+        except (BadJPEG, OSError, IndexError, ValueError):
+            side = None
+    info["short_side"] = side
+    return info

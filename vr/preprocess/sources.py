@@ -18,7 +18,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
+from vr.layout import VIDEO_EXTENSIONS
+
 DATASETS = ("ucf101", "hmdb51", "kinetics", "activitynet", "mit", "folder")
 DEFAULT_EXTENSIONS = {
     "ucf101": (".avi",),

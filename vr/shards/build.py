@@ -18,10 +18,9 @@ from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from vr.errors import VrError
-from vr.layout import TMP_PREFIX
+from vr.layout import TMP_PREFIX, describe_folders
 from vr.locks import output_lock
 from vr.manifests.schema import read_manifest
-from vr.provenance import describe_folders
 from vr.safepath import UnsafePathError, plain_name
 from vr.shards.format import INDEX, build_index, members_name
 from vr.shards.index import (

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vr import layout
+from vr.layout import VIDEO_EXTENSIONS
 from vr.manifests.schema import VideoRecord, record_problem
 from vr.shards.format import MODALITIES, flow_members, rgb_member
 
@@ -289,9 +290,6 @@ def scan_record(
     }
     spec.fingerprint = _digest({**identity, "sizes": sizes})
     return spec
-
-
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".3gp")
 
 
 def find_video(root: Path, relpath: str) -> Path | None:

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import torch
 
+from vr.layout import VIDEO_EXTENSIONS
 from vr.pipelines.decode import decode_clip
 from vr.pipelines.normalize import mean_std
 from vr.pipelines.read import RawClip
@@ -28,7 +29,6 @@ from vr.pipelines.sampling import SamplingConfig, clip_spec
 from vr.preprocess.flow_engines import TVL1Params, get_engine
 from vr.preprocess.flow_io import DEFAULT_BOUND, DEFAULT_JPEG_QUALITY, quantize
 from vr.preprocess.probe import VideoError
-from vr.preprocess.sources import VIDEO_EXTENSIONS
 from vr.train.evaluate import PRECISIONS, clip_settings, load_model_from_checkpoint
 from vr.train.results import EvalError, Results
 
@@ -50,10 +50,10 @@ def find_video_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def training_data_info(ckpt: dict) -> dict:
-    """What the checkpoint knows of its training data (see :func:`vr.provenance.data_info`): its
+    """What the checkpoint knows of its training data (see :func:`vr.pipelines.sources.data_info`): its
     ``data_info``, else (checkpoints of older versions) read from the training data when it is at hand."""
     from vr.pipelines.build import open_source
-    from vr.provenance import data_info
+    from vr.pipelines.sources import data_info
     from vr.storage import StorageError
 
     if ckpt.get("data_info"):

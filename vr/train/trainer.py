@@ -14,7 +14,7 @@ import torch
 from vr.errors import Interrupted, VrError
 from vr.locks import output_lock
 from vr.models.files import CheckpointError, load_checkpoint, save_checkpoint
-from vr.provenance import data_info
+from vr.pipelines.sources import data_info
 from vr.storage import StorageError
 from vr.train.checkpoint import rng_state, set_rng_state, unwrap
 from vr.train.config import TrainConfig
