@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from click.testing import CliRunner
 
 from vr.cli import cli
 from vr.datasets.synth import SynthConfig
+from vr.manifests.schema import read_manifest
 from vr.models import load_checkpoint
 from vr.train.config import TrainConfig
 from vr.train.logs import read_log
@@ -407,3 +409,31 @@ def test_config_json_reproduces_a_run(data, tmp_path):
     assert bad.exit_code == 1 and "unknown field(s) no_such_field" in bad.output
     missing = CliRunner().invoke(cli, ["train", "--out", str(tmp_path / "x")])
     assert missing.exit_code == 2 and "--data is required" in missing.output
+
+
+def test_ddp_ranks_agree_to_leave_out_batches_their_bad_samples_emptied(data, tmp_path):
+    """A rank whose batch lost its clips to bad samples leaves it out, and so does every other rank (a
+    rank that skipped a step alone would leave the others waiting for its gradients forever)."""
+    manifest, frames = data
+    bad_frames = tmp_path / "frames"
+    shutil.copytree(frames, bad_frames)
+    records = [v for v in read_manifest(manifest).videos if v.subset == "train"]
+    for video in records[::2]:  # every other training video unreadable
+        for jpeg in (bad_frames / video.path).glob("*.jpg"):
+            jpeg.write_bytes(b"not a jpeg")
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        str(29600 + os.getpid() % 1000),
+        *_train_cli((manifest, bad_frames), out, "--epochs", "3")[1:],
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_log(out / "train.log")
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and all(r["skipped"] >= len(records) // 2 for r in rows)

@@ -33,7 +33,9 @@ class LoaderOptions:
     ``start_epoch``/``start_batch``: where the first pass starts (resuming mid-epoch). ``device_id``
     (DALI only): the GPU to decode on (nvJPEG) and deliver to; None decodes on the CPU. ``dali_decoder``
     (DALI only): ``dali`` (DALI's decoder) or ``workers`` (its Python workers decode); None: ``dali`` on a
-    GPU, ``workers`` on the CPU. ``storage_options``/``cache_dir``: for a shard folder at a URL.
+    GPU, ``workers`` on the CPU. ``pin_memory`` (torch only): page-locked batches for fast, asynchronous
+    copies to a GPU; None: when one is present (pass False when training on the CPU anyway).
+    ``storage_options``/``cache_dir``: for a shard folder at a URL.
     """
 
     backend: str = "torch"
@@ -52,6 +54,7 @@ class LoaderOptions:
     num_threads: int = 2
     prefetch: int = 2
     dali_decoder: str | None = None
+    pin_memory: bool | None = None
     storage_options: dict[str, Any] | None = None
     cache_dir: str | os.PathLike | None = None
 
@@ -129,7 +132,8 @@ def build_loader(
     if o.backend == "torch":
         from vr.pipelines.torch_loader import TorchClipLoader
 
-        return TorchClipLoader(**common)
+        pin = torch.cuda.is_available() if o.pin_memory is None else o.pin_memory
+        return TorchClipLoader(**common, pin_memory=pin)
     from vr.pipelines.dali_loader import DaliClipLoader
 
     return DaliClipLoader(**common, device_id=o.device_id, num_threads=o.num_threads, decoder=o.dali_decoder)

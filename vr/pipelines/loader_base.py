@@ -5,7 +5,8 @@ Every batch is a dict::
     {"clip": (N, C, T, H, W) float32/bfloat16, "label": (N,) int64 (-1 when unlabelled),
      "video_id": list[str], "index": (N,) int64 item index (video * views + view)}
 
-Bad samples are left out of their batch (so N can be below ``batch_size``); after each epoch the loader
+Bad samples are left out of their batch (so N can be below ``batch_size``, and 0: a batch whose samples
+were all bad is still yielded, so every DDP rank sees the same number of batches); after each epoch the loader
 logs one warning with their count and keeps them in ``loader.skipped`` as ``(video_id, reason)``. Storage
 that fails (a shard unreachable after retries, truncated, or not as indexed) raises
 :class:`~vr.storage.StorageError` in the process iterating the loader.
@@ -61,8 +62,7 @@ class ClipLoaderBase:
             skipped.extend(batch.pop("skipped"))
             if batch["clip"].dtype != self.dtype:
                 batch["clip"] = batch["clip"].to(self.dtype)
-            if len(batch["video_id"]):
-                yield batch
+            yield batch  # even with no clips left: DDP ranks must see the same number of batches
         self.skipped = skipped
         self.epochs_done += 1
         if skipped:

@@ -120,6 +120,7 @@ class TorchClipLoader(ClipLoaderBase):
         start_epoch: int,
         start_batch: int = 0,
         prefetch: int = 2,
+        pin_memory: bool = False,
     ):
         super().__init__(source, config, batch_size, dtype, order)
         self.sampler = EpochBatchSampler(order, batch_size, drop_last, start_epoch, start_batch)
@@ -138,7 +139,7 @@ class TorchClipLoader(ClipLoaderBase):
             # Not fork: a child forked after the parent ran OpenCV's or OpenMP's thread pools can hang
             # (the demo and the trainer use both before their loaders start workers).
             multiprocessing_context=context if num_workers > 0 else None,
-            pin_memory=torch.cuda.is_available(),
+            pin_memory=pin_memory,
         )
 
     def __len__(self) -> int:

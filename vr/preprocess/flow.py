@@ -20,7 +20,7 @@ import numpy as np
 from vr import layout
 from vr.locks import output_lock
 from vr.preprocess.decode import iter_frames
-from vr.preprocess.flow_engines import PRECISIONS, TVL1Params, get_engine, resolve_engine
+from vr.preprocess.flow_engines import PRECISIONS, TVL1Params, get_engine, gpu_jobs, resolve_engine
 from vr.preprocess.flow_io import DEFAULT_BOUND, DEFAULT_JPEG_QUALITY, write_pair
 from vr.preprocess.geometry import check_size_args, scaled_size
 from vr.preprocess.plan import clean_stale_temps, listing_failures, nothing_found, split_pending
@@ -202,6 +202,7 @@ def flow_tvl1(
     if options.fps is not None and not from_video:
         raise ValueError("--fps resamples videos: it needs --from-video (frame folders are not resampled)")
     get_engine(options.engine, options.params, options.precision)  # bad engine/precision: fail before work
+    jobs = gpu_jobs(options.engine, jobs)
     dst = Path(dst)
     listing, notes = None, []
     if from_video:

@@ -10,6 +10,7 @@ built once per worker thread (OpenCV's solver is not thread-safe).
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, astuple, dataclass
@@ -171,4 +172,18 @@ def torch_engine(params: TVL1Params, precision: str = "fp32") -> Engine:
     on_gpu = torch.cuda.is_available()
     if not on_gpu:
         torch.set_num_threads(1)
-    return TorchTVL1(**asdict(params), device="cuda" if on_gpu else "cpu", dtype=DTYPES[precision])
+    # worker processes spread over the GPUs (each process holds one CUDA context)
+    device = f"cuda:{os.getpid() % torch.cuda.device_count()}" if on_gpu else "cpu"
+    return TorchTVL1(**asdict(params), device=device, dtype=DTYPES[precision])
+
+
+def gpu_jobs(engine: str, jobs: int) -> int:
+    """``jobs`` for a flow run: with the torch engine on GPUs, ``-1`` (all cores) means 4 processes per
+    GPU (each holds a CUDA context of several hundred MB; more only queue on the same GPU)."""
+    if jobs >= 0 or resolve_engine(engine) != "torch":
+        return jobs
+    import torch
+
+    if not torch.cuda.is_available():
+        return jobs
+    return min(max(1, (os.cpu_count() or 1) + 1 + jobs), 4 * torch.cuda.device_count())

@@ -56,7 +56,7 @@ class EpochStats:
     interrupted: bool = False
     steps: int = 0
     error: str | None = None
-    dropped: int = 0  # batches not trained on: one clip with BatchNorm, or a non-finite loss skipped
+    dropped: int = 0  # clips read but not trained on: a batch of one with BatchNorm, a non-finite loss
 
     @property
     def loss(self) -> float:
@@ -127,7 +127,7 @@ def train_epoch(
     shuffle_frames_seed: int | None = None,
     max_steps: int | None = None,
     stop: StopFlag | None = None,
-    should_stop: Callable[[bool], bool] | None = None,
+    sync: Callable[[list[float]], list[float]] | None = None,
     on_step: Callable[[EpochStats], None] | None = None,
     resume: EpochStats | None = None,
     skip_nonfinite: bool = False,
@@ -137,15 +137,17 @@ def train_epoch(
     """Train for one pass over ``loader`` (gradient accumulation over ``accumulate`` batches).
 
     ``resume``: the stats of an earlier run of this epoch that stopped after ``resume.steps`` batches (the
-    loader starts after them). A stop (``stop``, or ``should_stop(requested)``, which DDP uses to stop
-    every rank at the same step) or a :class:`~vr.storage.StorageError` ends the pass at the last
-    optimizer step, so that the returned stats and the model agree; ``on_step(stats)`` runs after every
-    optimizer step (periodic checkpoints).
+    loader starts after them). A stop (``stop``) or a :class:`~vr.storage.StorageError` ends the pass at
+    the last optimizer step, so that the returned stats and the model agree; ``on_step(stats)`` runs
+    after every optimizer step (periodic checkpoints).
 
-    A batch of one clip (skipped bad samples can leave one) is not trained on when the model has
-    BatchNorm, which cannot normalise a single value, as ``drop_last`` would; a non-finite loss raises
-    :class:`Diverged`, or with ``skip_nonfinite`` the batch is left out. Both are counted in
+    A batch with no clips (its samples all unreadable), or with one clip when the model has BatchNorm
+    (which cannot normalise a single value), is not trained on, as ``drop_last`` would; a non-finite loss
+    raises :class:`Diverged`, or with ``skip_nonfinite`` the batch is left out. Both are counted in
     ``dropped``.
+
+    ``sync`` (DDP: a sum over the ranks) makes those decisions the ranks': a batch is left out and a stop
+    happens on every rank at once, or on none, so no rank waits for a gradient the others never send.
     """
     from vr.storage import StorageError
 
@@ -176,10 +178,16 @@ def train_epoch(
             break
         step += 1
         bar.update(1)
-        clip, label = to_device(batch, device, channels_last)
-        if label.numel() < 2 and batchnorm:
-            dropped += 1
+        n = len(batch["video_id"])
+        skip = n == 0 or (n < 2 and batchnorm)
+        requested = stop is not None and stop.requested
+        if sync is not None:  # every rank leaves this batch out, and stops, or none does
+            skip_any, stop_any = sync([float(skip), float(requested)])
+            skip, requested = skip_any > 0, stop_any > 0
+        if skip:
+            dropped += n
         else:
+            clip, label = to_device(batch, device, channels_last)
             if generator is not None:
                 clip = shuffle_time(clip, generator)
             with backward_guard(device, precision):
@@ -187,18 +195,22 @@ def train_epoch(
                     logits = model(clip)
                     loss = F.cross_entropy(logits.float(), label, label_smoothing=label_smoothing)
                 value = loss.item()
-                if math.isfinite(value):
-                    scaler.scale(loss / accumulate).backward()
-            if not math.isfinite(value):
-                if not skip_nonfinite:
+                finite = math.isfinite(value)
+                if not finite and not skip_nonfinite:
                     bar.close()
                     raise Diverged(
                         f"{desc}: the loss is {value} at batch {step} (learning rate too high, or bad data); "
                         "lower --lr, or pass --skip-nonfinite to leave such batches out"
                     )
-                dropped += 1
+                if finite or sync is not None:  # DDP: every rank's backward, or the reduction never ends
+                    scaler.scale(loss / accumulate).backward()
+            if sync is not None and skip_nonfinite:
+                finite = sync([float(not finite)])[0] == 0
+                if not finite:  # the reduced gradients hold NaN now: leave the window out on every rank
+                    optimizer.zero_grad(set_to_none=True)
+            if not finite:
+                dropped += n
             else:
-                n = label.numel()
                 loss_sum += value * n
                 correct += (logits.argmax(1) == label).sum().item()
                 seen += n
@@ -215,9 +227,8 @@ def train_epoch(
             committed = EpochStats(loss_sum, correct, int(seen), elapsed, steps=step, dropped=dropped)
             if on_step is not None:
                 on_step(committed)
-            requested = stop is not None and stop.requested
             last = total is not None and step - first >= total
-            if not last and (should_stop(requested) if should_stop is not None else requested):
+            if requested and not last:
                 stopped = True
                 break
         if max_steps is not None and step >= max_steps:
@@ -259,6 +270,8 @@ def predict(
     scores, labels, losses = [], [], []
     total = len(loader) if hasattr(loader, "__len__") else None
     for batch in tqdm(loader, total=total, desc=desc, unit="batch", disable=not progress, leave=False):
+        if not len(batch["video_id"]):  # every sample of the batch was unreadable
+            continue
         clip, label = to_device(batch, device, channels_last)
         with autocast(device, precision):
             logits = model(clip).float()

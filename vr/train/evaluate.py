@@ -249,6 +249,7 @@ def evaluate(
             n_clips=n_clips,
             n_crops=n_crops,
             device_id=(dev.index or 0) if dev.type == "cuda" and backend == "dali" else None,
+            pin_memory=dev.type == "cuda",
             **settings,
         )
     except (ValueError, OSError) as e:

@@ -69,6 +69,7 @@ def build_loaders(
         flow_root=config.flow_root,
         device_id=(device.index or 0) if device.type == "cuda" and config.loader == "dali" else None,
         num_threads=config.dali_threads,
+        pin_memory=device.type == "cuda",
         storage_options=config.storage_options or None,
         cache_dir=config.cache_dir,
     )
@@ -147,6 +148,8 @@ class Run:
         if self.device.type == "cuda" and self.dist.enabled:
             self.device = torch.device("cuda", self.dist.local_rank)
             torch.cuda.set_device(self.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed clip shapes: cuDNN picks its fastest 3D kernels
         if config.precision == "fp16" and self.device.type != "cuda":
             raise TrainError("--precision fp16 needs a GPU; use bf16 on the CPU")
         if config.precision == "bf16" and self.device.type == "cpu":
@@ -298,7 +301,7 @@ class Run:
                     shuffle_frames_seed=(config.seed * 1000 + epoch) if config.shuffle_frames else None,
                     max_steps=config.max_steps_per_epoch,
                     stop=stop,
-                    should_stop=self._any_rank if self.dist.enabled else None,
+                    sync=(lambda flags: all_sum(flags, self.dist)) if self.dist.enabled else None,
                     on_step=on_step,
                     resume=resume,
                     skip_nonfinite=config.skip_nonfinite,
@@ -347,10 +350,6 @@ class Run:
         if self.scalars is not None:
             self.scalars.close()
         return history
-
-    def _any_rank(self, requested: bool) -> bool:
-        """Whether any rank was asked to stop (every rank then stops after the same step)."""
-        return all_sum([float(requested)], self.dist)[0] > 0
 
     def _step_scheduler(self, monitored: float) -> None:
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
