@@ -13,6 +13,7 @@ import torch
 
 from vr.errors import Interrupted, VrError
 from vr.locks import output_lock
+from vr.models.checkpoint import model_checkpoint
 from vr.models.files import CheckpointError, load_checkpoint, save_checkpoint
 from vr.pipelines.sources import data_info
 from vr.storage import StorageError
@@ -95,6 +96,11 @@ def build_loaders(
             f"batch size {config.batch_size} is larger than the training set ({train.n_items} clips)"
         )
     return train, val
+
+
+def _partial_state(partial: EpochStats) -> dict:
+    """How far an epoch got, as a checkpoint keeps it (numbers only)."""
+    return {k: v for k, v in asdict(partial).items() if k != "error"}
 
 
 def build_model(config: TrainConfig, num_classes: int) -> torch.nn.Module:
@@ -232,35 +238,22 @@ class Run:
         done and their loss sums), from which ``--resume`` continues."""
         if not self.dist.is_main:
             return
-        model = unwrap(self.model)
-        save_checkpoint(
-            self.out / name,
-            dict(
-                arch=self.config.model,
-                model_args={
-                    **model.model_args,
-                    "num_classes": len(self.labels),
-                    "in_channels": self.config.in_channels,
-                }
-                if hasattr(model, "model_args")
-                else {},
-                modality=self.config.modality,
-                state_dict=model.state_dict(),
-                optimizer=self.optimizer.state_dict(),
-                scheduler=self.scheduler.state_dict(),
-                scaler=self.scaler.state_dict(),
-                epoch=epoch,
-                rng_state=rng_state(),
-                labels=self.labels,
-                best_acc=self.best_acc,
-                config=asdict(self.config),
-                clip=[self.config.clip_len, self.config.size, self.config.size],
-                data_info=self.data_info,
-                partial=None
-                if partial is None
-                else {k: v for k, v in asdict(partial).items() if k != "error"},
-            ),
-        )
+        state = {
+            **model_checkpoint(unwrap(self.model), self.labels),  # what eval, infer and export read
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": epoch,
+            "rng_state": rng_state(),
+            "best_acc": self.best_acc,
+            "config": asdict(self.config),
+            "clip": [self.config.clip_len, self.config.size, self.config.size],
+            "data_info": self.data_info,
+            "partial": None
+            if partial is None
+            else {k: v for k, v in asdict(partial).items() if k != "error"},
+        }
+        save_checkpoint(self.out / name, state)
 
     def _validate(self) -> tuple[float, float]:
         ids, scores, labels, losses = predict(
