@@ -18,7 +18,7 @@ from vr.preprocess.tvl1_ops import (
     resize_linear,
     sorting_network,
 )
-from vr.preprocess.tvl1_torch import TorchTVL1, pyramid_sizes, torch_tvl1_engine
+from vr.preprocess.tvl1_torch import TorchTVL1, pyramid_sizes
 
 SIZE = (96, 72)  # (width, height) of the test frames
 BOUND = 20.0  # the flow JPG clipping bound
@@ -171,7 +171,7 @@ def test_matches_opencv_on_real_frames(real_pairs):
     pairs = real_pairs + [_texture_pair((2.3, -1.6))]
     prev = np.stack([p for p, _ in pairs])
     nxt = np.stack([n for _, n in pairs])
-    flows = torch_tvl1_engine(max_batch=len(pairs))(prev, nxt)  # all pairs solved together
+    flows = TorchTVL1(max_batch=len(pairs))(prev, nxt)  # all pairs solved together
     assert flows.shape == (len(pairs), SIZE[1], SIZE[0], 2) and flows.dtype == np.float32
     for (p, n), flow in zip(pairs, flows, strict=True):
         ref = _opencv_flow(p, n)

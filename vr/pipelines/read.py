@@ -1,7 +1,7 @@
 """Reading one clip's encoded frames, shared by both backends (runs in their worker processes).
 
 Item ``i`` of an epoch is view ``i % views`` of video ``i // views``. :func:`read_clip` draws the clip's
-frame positions, reads just those JPEGs, checks them (:func:`~vr.pipelines.jpeg.jpeg_size`) and finishes
+frame positions, reads just those JPEGs, checks them (:func:`~vr.shards.jpeg.jpeg_size`) and finishes
 the :class:`ClipSpec` with the frame size. Anything wrong with the sample gives a :class:`Skip` (counted
 and reported by the loader) instead of an exception, so one bad video never stops an epoch; storage that
 fails gives a :class:`Fatal`, which does.
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vr.pipelines.jpeg import BadJPEG, jpeg_size
 from vr.pipelines.sampling import ClipSpec, SamplingConfig, clip_positions, clip_spec
+from vr.shards.jpeg import JpegError, jpeg_size
 from vr.storage import StorageError
 
 
@@ -86,7 +86,7 @@ def _finish(source, config, seed, epoch, item, video, positions, frames) -> RawC
         return Skip(item, video.id, f"unreadable: {frames}")
     try:
         sizes = {jpeg_size(data) for frame in frames for data in frame}
-    except BadJPEG as e:
+    except JpegError as e:
         return Skip(item, video.id, f"corrupt JPEG: {e}")
     if len(sizes) != 1:
         return Skip(item, video.id, f"frames of different sizes {sorted(sizes)}")

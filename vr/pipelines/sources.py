@@ -31,9 +31,9 @@ from vr import layout
 from vr.errors import VrError
 from vr.layout import describe_folders
 from vr.manifests.schema import Manifest, read_manifest, record_problem
-from vr.pipelines.jpeg import BadJPEG, jpeg_size
 from vr.safepath import relative_path
 from vr.shards.format import INDEX, MemberIndex, ShardIndexError, load_index, read_member_index, read_slots
+from vr.shards.jpeg import JpegError, jpeg_size
 from vr.storage import StorageError, Store, is_url, open_store
 
 MODALITIES = ("rgb", "flow")
@@ -372,7 +372,7 @@ def data_info(source) -> dict[str, Any]:
     if side is None and len(source):
         try:
             side = min(jpeg_size(source.video(0).read([0])[0][0]))
-        except (BadJPEG, OSError, IndexError, ValueError):
+        except (JpegError, OSError, IndexError, ValueError):
             side = None
     info["short_side"] = side
     return info

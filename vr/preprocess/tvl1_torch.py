@@ -9,8 +9,6 @@ pair gives the same flow alone and inside any batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
 
@@ -246,13 +244,3 @@ def tvl1_step(
         torch.where(active[:, None, None, None, None], p_new, p),
         torch.where(active, new_error, error),
     )
-
-
-def torch_tvl1_engine(**params) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """An engine for ``vr preprocess flow-tvl1``: (prev (N,H,W), next (N,H,W)) -> flow (N,H,W,2) float32."""
-    solver = TorchTVL1(**params)
-
-    def engine(prev_gray_batch: np.ndarray, next_gray_batch: np.ndarray) -> np.ndarray:
-        return solver(np.asarray(prev_gray_batch), np.asarray(next_gray_batch))
-
-    return engine

@@ -142,7 +142,7 @@ class EvalReport:
 
 def _check_readable(source, where: str) -> None:
     """Read the first frame of the first video, so missing frames or flow fail before any work."""
-    from vr.pipelines.jpeg import BadJPEG, jpeg_size
+    from vr.shards.jpeg import JpegError, jpeg_size
     from vr.storage import StorageError
 
     try:
@@ -151,7 +151,7 @@ def _check_readable(source, where: str) -> None:
             raise OSError(f"video {video.id!r} has no {source.modality} frames")
         for data in video.read([0])[0]:
             jpeg_size(data)
-    except (OSError, ValueError, KeyError, BadJPEG, StorageError) as e:
+    except (OSError, ValueError, KeyError, JpegError, StorageError) as e:
         hint = " (is flow_root the flow folder?)" if source.modality == "flow" else ""
         raise EvalError(f"{where}: cannot read {source.modality} frames ({e}){hint}") from None
 
