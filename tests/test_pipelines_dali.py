@@ -160,3 +160,49 @@ def test_video_reader_on_gpu(sample_videos):
     batch = next(iter(loader))
     assert batch["clip"].is_cuda and batch["clip"].shape[1:] == (3, 8, 64, 64)
     assert batch["label"].tolist() == [7] * len(batch["label"])
+
+
+def test_vr_train_reads_raw_videos_with_loader_dali_video(tmp_path):
+    """`vr train --loader dali-video`: DALI's reader on a manifest's VP9 files, no frame extraction; an
+    H.264 file is a clear error on the CPU."""
+    from click.testing import CliRunner
+
+    from vr.cli import cli
+    from vr.datasets.synth import SynthConfig, generate, plan_videos
+    from vr.manifests.schema import Manifest, VideoRecord
+    from vr.models import load_checkpoint
+
+    config = SynthConfig(
+        classes=3, videos_per_class=4, clips_per_group=2, frames=12, width=48, height=32, codec="vp9"
+    )
+    generate(tmp_path / "synth", config)
+    videos = tmp_path / "synth" / "videos"
+    records = [
+        VideoRecord(s.video_id, s.class_name, s.class_index, "train", f"{s.class_name}/{s.video_id}", 12)
+        for s in plan_videos(config)
+    ]
+    manifest = tmp_path / "m.jsonl"
+    Manifest(config.class_names, records).write(manifest)
+    args = ["train", "--data", str(manifest), "--videos", str(videos), "--loader", "dali-video", "--out"]
+    args += [
+        str(tmp_path / "run"),
+        "--model",
+        "r3d10",
+        "--model-arg",
+        "widen_factor=0.125",
+        "--clip-len",
+        "4",
+    ]
+    args += ["--size", "24", "--batch-size", "2", "--epochs", "1", "--workers", "0", "-q"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pth")
+    assert ckpt["labels"] == config.class_names and ckpt["data_info"] == {"short_side": 24}
+    h264 = SynthConfig(
+        classes=3, videos_per_class=4, clips_per_group=2, frames=12, width=48, height=32, codec="h264"
+    )
+    generate(tmp_path / "h264", h264)
+    args[args.index("--videos") + 1] = str(tmp_path / "h264" / "videos")
+    args[args.index("--out") + 1] = str(tmp_path / "run2")
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "needs a CUDA GPU" in result.output and "Traceback" not in result.output

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from vr.commands.options import SEED, Real, model_args_option, remote_options
-from vr.train.config import OPTIMIZERS, PRECISIONS, SCHEDULES
+from vr.train.config import LOADERS, OPTIMIZERS, PRECISIONS, SCHEDULES
 
 
 def _int_list(ctx, param, value: str) -> list[int]:
@@ -33,6 +33,9 @@ def _int_list(ctx, param, value: str) -> list[int]:
 @click.option("--val-subset", default=None, help="With a manifest: the subset to validate on (val/test).")
 @click.option("--frames", "frames_root", default=None, help="Frame root, with a manifest.")
 @click.option("--flow", "flow_root", default=None, help="Flow root, with a manifest.")
+@click.option(
+    "--videos", "videos_root", default=None, help="Video root, with a manifest and --loader dali-video."
+)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
 @click.option("--model", default="r3d18", show_default=True, help="A name from `vr models list`.")
 @click.option("--modality", type=click.Choice(["rgb", "flow"]), default="rgb", show_default=True)
@@ -100,7 +103,14 @@ def _int_list(ctx, param, value: str) -> list[int]:
 @click.option("--channels-last", is_flag=True, help="channels_last_3d memory format.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
 @click.option("--accumulate", type=click.IntRange(1), default=1, show_default=True, help="Batches per step.")
-@click.option("--loader", type=click.Choice(["torch", "dali"]), default="torch", show_default=True)
+@click.option(
+    "--loader",
+    type=click.Choice(LOADERS),
+    default="torch",
+    show_default=True,
+    help="dali-video: DALI's reader on the manifest's video files under --videos (NVDEC on a GPU; on the CPU "
+    "VP9/VP8/MJPEG only), no frame extraction.",
+)
 @click.option("--workers", type=click.IntRange(0), default=2, show_default=True)
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--checkpoint-every", type=click.IntRange(0), default=0, help="Keep save_N.pth every N epochs.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import torch
 
@@ -45,7 +46,12 @@ def check_decodable(files: Sequence[str | os.PathLike], device_id: int | None) -
 
 
 class VideoClipLoader:
-    """Batches ``{"clip": (N, C, T, size, size), "label": (N,)}`` read by DALI from video files."""
+    """Batches ``{"clip": (N, C, T, size, size), "label": (N,), "video_id", "index"}`` read by DALI from
+    video files (``video_id`` is empty: DALI's reader does not say which file a sequence came from).
+
+    ``labels`` (the class names) and ``skipped`` (always empty) make it a training loader like the others
+    (:func:`video_loader` builds one from a manifest for ``vr train --loader dali-video``).
+    """
 
     def __init__(
         self,
@@ -103,6 +109,8 @@ class VideoClipLoader:
             return clip, label
 
         self.dtype = dtype
+        self.labels: list[str] = []
+        self.skipped: list[tuple[str, str]] = []
         self.pipeline = pipe(batch_size=batch_size, num_threads=num_threads, device_id=device_id, seed=seed)
         self.iterator = DALIGenericIterator(
             [self.pipeline],
@@ -117,4 +125,44 @@ class VideoClipLoader:
 
     def __iter__(self) -> Iterator[dict]:
         for (out,) in self.iterator:
-            yield {"clip": out["clip"].to(self.dtype), "label": out["label"].view(-1).long().cpu()}
+            label = out["label"].view(-1).long().cpu()
+            n = len(label)
+            yield {
+                "clip": out["clip"].to(self.dtype),
+                "label": label,
+                "video_id": [""] * n,
+                "index": torch.arange(n),
+            }
+
+
+def video_loader(
+    manifest,
+    videos_root: str | os.PathLike,
+    subset: str | None = "train",
+    **kwargs,
+) -> VideoClipLoader:
+    """A :class:`VideoClipLoader` of a manifest's videos, found under ``videos_root`` as ``vr shard
+    --from-video`` finds them (``<path>`` or ``<path>.mp4``, ``.webm``...); ``kwargs`` go to it."""
+    from vr.manifests.schema import Manifest, read_manifest
+    from vr.shards.plan import find_video
+
+    data = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)
+    if subset is not None:
+        data = data.subset(subset)
+    files, labels, missing = [], [], []
+    for record in data.videos:
+        path = find_video(Path(videos_root), record.path)
+        if path is None:
+            missing.append(record.path)
+        elif record.label_index is not None:
+            files.append(path)
+            labels.append(record.label_index)
+    if missing:
+        raise RawVideoError(
+            f"{len(missing)} video(s) of the manifest are not under {videos_root} (e.g. {missing[0]}.*)"
+        )
+    if not files:
+        raise RawVideoError(f"no labelled videos{f' in subset {subset!r}' if subset else ''} to train on")
+    loader = VideoClipLoader(files, labels, **kwargs)
+    loader.labels = list(data.labels)
+    return loader

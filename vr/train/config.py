@@ -14,6 +14,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("multistep", "plateau", "cosine", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
 MODALITIES = ("rgb", "flow")
+LOADERS = ("torch", "dali", "dali-video")  # dali-video: DALI's video reader on raw files (NVDEC on a GPU)
 REDACTED = "<redacted>"
 _SECRET = re.compile(r"key|secret|token|password|credential|auth", re.IGNORECASE)
 
@@ -34,6 +35,7 @@ class TrainConfig:
     val_data: str | None = None  # a second shard folder; for a manifest source, its val/test subset
     frames_root: str | None = None
     flow_root: str | None = None
+    videos_root: str | None = None  # --loader dali-video: where the manifest's videos are
     train_subset: str = "train"
     val_subset: str | None = None
     clip_len: int = 16
@@ -85,7 +87,11 @@ class TrainConfig:
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
             (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
-            (self.loader in ("torch", "dali"), "loader must be torch or dali"),
+            (self.loader in LOADERS, f"loader must be one of {', '.join(LOADERS)}"),
+            (
+                self.loader != "dali-video" or (self.videos_root is not None and self.modality == "rgb"),
+                "--loader dali-video reads RGB clips from video files: needs --videos ROOT, --modality rgb",
+            ),
             (
                 self.epochs >= 1 and self.batch_size >= 1 and self.accumulate >= 1,
                 "epochs, batch size, accumulate must be >= 1",

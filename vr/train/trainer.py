@@ -55,6 +55,9 @@ def build_loaders(
     and, when there is validation data, the validation loader (centre clips)."""
     from vr.pipelines.build import build_loader
 
+    if config.loader == "dali-video":
+        return _video_loaders(config, dist_info, device, start_batch)
+
     common = dict(
         modality=config.modality,
         clip_len=config.clip_len,
@@ -96,6 +99,34 @@ def build_loaders(
             f"batch size {config.batch_size} is larger than the training set ({train.n_items} clips)"
         )
     return train, val
+
+
+def _video_loaders(config: TrainConfig, dist_info: DistInfo, device: torch.device, start_batch: int):
+    """``--loader dali-video``: DALI's reader straight from the manifest's video files (training only)."""
+    from vr.pipelines.video import video_loader
+
+    if config.val_data or config.val_subset:
+        raise TrainError("--loader dali-video trains only; validate with `vr eval` on frames or shards")
+    if start_batch:
+        raise TrainError("--loader dali-video cannot resume mid-epoch; resume from the last epoch's end")
+    try:
+        train = video_loader(
+            config.data,
+            config.videos_root,
+            config.train_subset,
+            clip_len=config.clip_len,
+            frame_stride=config.frame_stride,
+            size=config.size,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            rank=dist_info.rank,
+            world_size=dist_info.world_size,
+            device_id=(device.index or 0) if device.type == "cuda" else None,
+            num_threads=config.dali_threads,
+        )
+    except (ValueError, OSError) as e:
+        raise TrainError(str(e)) from None
+    return train, None
 
 
 def _partial_state(partial: EpochStats) -> dict:
@@ -173,7 +204,10 @@ class Run:
         )
         self.labels = self.train_loader.labels
         try:
-            self.data_info = data_info(self.train_loader.source)
+            if config.loader == "dali-video":  # decoded at the crop size's short side
+                self.data_info = {"short_side": config.size}
+            else:
+                self.data_info = data_info(self.train_loader.source)
         except StorageError as e:
             raise TrainError(str(e)) from None
         if not self.labels:
