@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import click
-
 from vr.datasets.synth import SynthConfig
+from vr.errors import VrError
 from vr.preprocess.runner import failure_lines
 
 if TYPE_CHECKING:
@@ -63,16 +62,20 @@ class Timer:
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
         if not self.quiet:
-            click.echo(click.style(f"== {name}", bold=True))
+            print(f"== {name}", flush=True)
         start = time.perf_counter()
         yield
         self.stages.append((name, time.perf_counter() - start))
 
 
+class DemoError(VrError, RuntimeError):
+    """A demo stage that did not produce what the next stage needs."""
+
+
 def _check(outcomes, what: str) -> None:
     failures = failure_lines(outcomes)
     if failures:
-        raise click.ClickException(f"{what}: {len(failures)} video(s) failed, e.g. {failures[0]}")
+        raise DemoError(f"{what}: {len(failures)} video(s) failed, e.g. {failures[0]}")
 
 
 def demo_train_config(config: DemoConfig, modality: str, on_gpu: bool) -> TrainConfig:

@@ -139,38 +139,12 @@ def export_onnx_cmd(
     checkpoint: Path, out: Path, clip: tuple[int, int, int] | None, opset: int, legacy: bool, check: bool
 ) -> None:
     """Export a vr CHECKPOINT to OUT.onnx (input 'clip' N x C x T x H x W, output 'logits'; dynamic N)."""
-    import importlib.util
+    from vr.models.export import export_checkpoint
 
-    import torch
-
-    from vr.models import CheckpointError, model_info
-    from vr.models.checkpoint import model_from_checkpoint
-    from vr.models.export import export_onnx, onnx_max_abs_diff
-
-    if not out.resolve().parent.is_dir():
-        raise click.BadParameter(f"folder {out.resolve().parent} does not exist", param_hint="OUT")
-    try:
-        model = model_from_checkpoint(checkpoint).eval()
-    except CheckpointError as exc:
-        raise click.ClickException(str(exc)) from None
-    missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
-    if missing and not legacy:
-        raise click.ClickException(
-            f"the ONNX exporter needs {' and '.join(missing)} (pip install {' '.join(missing)})"
-        )
-    shape = clip or model_info(model.arch).clip
-    example = torch.randn(
-        1, model.model_args.get("in_channels", 3), *shape, generator=torch.Generator().manual_seed(0)
-    )
-    try:
-        export_onnx(model, out, example, opset=opset, dynamo=not legacy)
-    except Exception as exc:  # the exporters raise many types; report one line
-        raise click.ClickException(
-            f"ONNX export failed: {type(exc).__name__}: {exc}".splitlines()[0]
-        ) from None
-    message = f"wrote {out} ({model.arch}, clip {'x'.join(map(str, shape))})"
-    if check and importlib.util.find_spec("onnxruntime") is not None:
-        message += f"; max |torch - onnxruntime| = {onnx_max_abs_diff(model, out, example):.2e}"
+    done = export_checkpoint(checkpoint, out, clip, opset=opset, legacy=legacy, check=check)
+    message = f"wrote {done.path} ({done.arch}, clip {'x'.join(map(str, done.clip))})"
+    if done.max_abs_diff is not None:
+        message += f"; max |torch - onnxruntime| = {done.max_abs_diff:.2e}"
     click.echo(message)
 
 
