@@ -14,15 +14,9 @@ from vr.cli import cli
 from vr.models import create_model
 from vr.models.checkpoint import model_from_checkpoint
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 GOLDEN = Path(__file__).parent / "data" / "golden"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _run(*args: str):

@@ -25,6 +25,8 @@ import torch
 
 from vr.models import convert_state_dict, create_model, detect_source, load_caffe2_pickle
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 GOLDEN = Path(__file__).parent / "data" / "golden"
 FIXTURES = sorted(p.stem for p in GOLDEN.glob("*.pt"))
 
@@ -40,14 +42,6 @@ def _clip(fixture: dict) -> torch.Tensor:
     x = fixture["frames"].float() / 127.5 - 1.0
     f = fixture["upsample"]
     return x.repeat_interleave(f, -1).repeat_interleave(f, -2)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_fixtures_present():

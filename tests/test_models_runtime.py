@@ -22,6 +22,8 @@ from torch.nn.parallel import DistributedDataParallel
 from vr.models import create_model, list_models, model_info
 from vr.train.engine import backward_guard
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 FAMILIES = {
     "r3d18": ({"widen_factor": 1 / 16, "shortcut": "A"}, (8, 32, 32)),
     "preact_r3d50": ({"widen_factor": 1 / 16, "layers": (1, 1, 1, 1)}, (8, 32, 32)),
@@ -32,14 +34,6 @@ FAMILIES = {
     "i3d_r50": ({"widen_factor": 1 / 16, "layers": (1, 2, 2, 1)}, (8, 32, 32)),
     "wrn3d50": ({"widen_factor": 1 / 16, "layers": (1, 1, 1, 1)}, (8, 32, 32)),
 }
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _model_and_clip(name: str, channels: int = 3, batch: int = 2):

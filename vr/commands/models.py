@@ -8,7 +8,7 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from vr.commands.options import model_args_option
+from vr.commands.options import model_args_options
 
 
 @click.group("models")
@@ -73,14 +73,7 @@ def _model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     type=click.IntRange(1),
     help="3 RGB, 2 Flow (default: the checkpoint's; RGB->Flow averages).",
 )
-@click.option(
-    "--model-arg",
-    "model_args",
-    multiple=True,
-    callback=model_args_option,
-    metavar="KEY=VALUE",
-    help="Constructor argument, e.g. shortcut=A, widen_factor=0.5, st_struct=A,B (repeatable).",
-)
+@model_args_options("Constructor argument, e.g. shortcut=A, widen_factor=0.5, st_struct=A,B (repeatable).")
 @click.option(
     "--unsafe-pickle", is_flag=True, help="torch.load with weights_only=False; only for files you trust."
 )

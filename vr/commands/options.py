@@ -90,3 +90,15 @@ def remote_options(func):
         default=None,
         help="For a URL: keep each fetched shard here (checked against its SHA-256), read it locally after.",
     )(func)
+
+
+def model_args_options(help_text: str):
+    """The ``--model-arg KEY=VALUE`` option (repeatable) of every command that builds a model."""
+    return click.option(
+        "--model-arg",
+        "model_args",
+        multiple=True,
+        callback=model_args_option,
+        metavar="KEY=VALUE",
+        help=help_text,
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vr.commands.options import SEED, Real, model_args_option, remote_options
+from vr.commands.options import SEED, Real, model_args_options, remote_options
 from vr.train.config import LOADERS, OPTIMIZERS, PRECISIONS, SCHEDULES
 
 
@@ -39,14 +39,7 @@ def _int_list(ctx, param, value: str) -> list[int]:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
 @click.option("--model", default="r3d18", show_default=True, help="A name from `vr models list`.")
 @click.option("--modality", type=click.Choice(["rgb", "flow"]), default="rgb", show_default=True)
-@click.option(
-    "--model-arg",
-    "model_args",
-    multiple=True,
-    callback=model_args_option,
-    metavar="KEY=VALUE",
-    help="create_model keyword, e.g. widen_factor=0.25 (repeatable).",
-)
+@model_args_options("create_model keyword, e.g. widen_factor=0.25 (repeatable).")
 @click.option("--clip-len", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--frame-stride", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--size", type=click.IntRange(8), default=112, show_default=True, help="Crop size.")
