@@ -9,63 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
 from typing import Any
 
-import torch
-
-from vr.pipelines.loader_base import ClipLoaderBase
+from vr.pipelines.loader_base import ClipLoaderBase, LoaderOptions
 from vr.pipelines.normalize import mean_std
 from vr.pipelines.order import EpochOrder
 from vr.pipelines.sampling import SamplingConfig
 from vr.pipelines.sources import SourceError, open_source
-
-BACKENDS = ("torch", "dali")
-
-
-@dataclass(frozen=True)
-class LoaderOptions:
-    """How a loader runs (not which clips it draws).
-
-    ``backend``: ``torch`` (DataLoader workers) or ``dali``. ``rank``/``world_size``: the DDP rank, whose
-    share of each epoch :class:`~vr.pipelines.order.EpochOrder` deals. ``even_ranks`` (training only):
-    every rank gets ``videos // world_size`` videos an epoch, so DDP ranks run the same number of steps.
-    ``start_epoch``/``start_batch``: where the first pass starts (resuming mid-epoch). ``device_id``
-    (DALI only): the GPU to decode on (nvJPEG) and deliver to; None decodes on the CPU. ``dali_decoder``
-    (DALI only): ``dali`` (DALI's decoder) or ``workers`` (its Python workers decode); None: ``dali`` on a
-    GPU, ``workers`` on the CPU. ``pin_memory`` (torch only): page-locked batches for fast, asynchronous
-    copies to a GPU; None: when one is present (pass False when training on the CPU anyway).
-    ``storage_options``/``cache_dir``: for a shard folder at a URL.
-    """
-
-    backend: str = "torch"
-    batch_size: int = 8
-    num_workers: int = 2
-    seed: int = 0
-    rank: int = 0
-    world_size: int = 1
-    dtype: torch.dtype = torch.float32
-    drop_last: bool = False
-    even_ranks: bool = True
-    start_epoch: int = 0
-    start_batch: int = 0
-    mean_dataset: str = "kinetics"
-    device_id: int | None = None
-    num_threads: int = 2
-    prefetch: int = 2
-    dali_decoder: str | None = None
-    pin_memory: bool | None = None
-    storage_options: dict[str, Any] | None = None
-    cache_dir: str | os.PathLike | None = None
-
-    def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.batch_size < 1 or self.num_workers < 0 or self.num_threads < 1 or self.prefetch < 1:
-            raise ValueError("batch_size, num_threads, prefetch must be >= 1 and num_workers >= 0")
-        if not 0 <= self.rank < self.world_size:
-            raise ValueError(f"rank must be in [0, {self.world_size}), got {self.rank}")
-
 
 _SAMPLING = {f.name for f in dataclasses.fields(SamplingConfig)}
 _OPTIONS = {f.name for f in dataclasses.fields(LoaderOptions)}
@@ -114,26 +64,10 @@ def build_loader(
     if not 0 <= o.start_batch < max(n_batches, 1):
         raise ValueError(f"start_batch must be in [0, {n_batches}), got {o.start_batch}")
     mean, std = mean_std(src.modality, o.mean_dataset)
-    common = dict(
-        source=src,
-        config=sampling,
-        batch_size=o.batch_size,
-        seed=o.seed,
-        mean=mean,
-        std=std,
-        dtype=o.dtype,
-        num_workers=o.num_workers,
-        order=order,
-        drop_last=o.drop_last,
-        start_epoch=o.start_epoch,
-        start_batch=o.start_batch,
-        prefetch=o.prefetch,
-    )
     if o.backend == "torch":
         from vr.pipelines.torch_loader import TorchClipLoader
 
-        pin = torch.cuda.is_available() if o.pin_memory is None else o.pin_memory
-        return TorchClipLoader(**common, pin_memory=pin)
+        return TorchClipLoader(src, sampling, order, o, mean, std)
     from vr.pipelines.dali_loader import DaliClipLoader
 
-    return DaliClipLoader(**common, device_id=o.device_id, num_threads=o.num_threads, decoder=o.dali_decoder)
+    return DaliClipLoader(src, sampling, order, o, mean, std)

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from vr.pipelines.decode import CORRUPT, decode_pixels
-from vr.pipelines.loader_base import ClipLoaderBase
+from vr.pipelines.loader_base import ClipLoaderBase, LoaderOptions
 from vr.pipelines.order import EpochOrder
 from vr.pipelines.read import Fatal, RawClip, Skip, read_clips
 from vr.pipelines.sampling import Box, ClipSpec, SamplingConfig
@@ -49,26 +49,22 @@ class ClipSource:
         self,
         source,
         config: SamplingConfig,
-        seed: int,
-        batch_size: int,
-        drop_last: bool,
-        start_epoch: int,
+        order: EpochOrder,
+        options: LoaderOptions,
         mean,
         std,
-        order: EpochOrder,
         decoder: str = "dali",
-        start_batch: int = 0,
-        workers: int = 0,
     ):
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
-        self.source, self.config, self.seed, self.decoder = source, config, seed, decoder
-        self.start_epoch, self.mean, self.std = start_epoch, tuple(mean), tuple(std)
+        o = options
+        self.source, self.config, self.seed, self.decoder = source, config, o.seed, decoder
+        self.start_epoch, self.mean, self.std = o.start_epoch, tuple(mean), tuple(std)
         self.order, self.n = order, len(order)
-        self.n_batches = self.n // batch_size if drop_last else -(-self.n // batch_size)
-        self.padded = self.n_batches * batch_size
-        self.skip = start_batch * batch_size  # items of the first epoch already done (resuming mid-epoch)
-        self.batch_size, self.workers = batch_size, max(1, workers)
+        self.n_batches = self.n // o.batch_size if o.drop_last else -(-self.n // o.batch_size)
+        self.padded = self.n_batches * o.batch_size
+        self.skip = o.start_batch * o.batch_size  # items of the first epoch already done (resuming mid-epoch)
+        self.batch_size, self.workers = o.batch_size, max(1, o.num_workers)
         self._filler: dict[str, bytes] = {}
         self._ready: dict[tuple[int, int], RawClip | Skip] = {}
 
@@ -214,44 +210,20 @@ class DaliClipLoader(ClipLoaderBase):
 
     backend = "dali"
 
-    def __init__(
-        self,
-        source,
-        config: SamplingConfig,
-        batch_size: int,
-        seed: int,
-        mean,
-        std,
-        dtype: torch.dtype,
-        num_workers: int,
-        order: EpochOrder,
-        drop_last: bool,
-        start_epoch: int,
-        start_batch: int = 0,
-        device_id: int | None = None,
-        num_threads: int = 2,
-        prefetch: int = 2,
-        decoder: str | None = None,
-    ):
+    def __init__(self, source, config: SamplingConfig, order: EpochOrder, options: LoaderOptions, mean, std):
         from nvidia.dali import pipeline_def
         from nvidia.dali.plugin.pytorch import DALIGenericIterator
 
-        super().__init__(source, config, batch_size, dtype, order)
-        if decoder is None:
-            decoder = "workers" if device_id is None else "dali"
-        self.callback = ClipSource(
-            source,
-            config,
-            seed,
-            batch_size,
-            drop_last,
-            start_epoch,
-            mean,
-            std,
-            order,
-            decoder,
-            start_batch,
-            num_workers,
+        super().__init__(source, config, order, options, mean, std)
+        o = options
+        decoder = o.dali_decoder or ("workers" if o.device_id is None else "dali")
+        self.callback = ClipSource(source, config, order, options, mean, std, decoder)
+        batch_size, num_workers, num_threads, device_id, prefetch = (
+            o.batch_size,
+            o.num_workers,
+            o.num_threads,
+            o.device_id,
+            o.prefetch,
         )
         if self.callback.n_batches == 0:
             raise ValueError(f"{self.callback.n} clips make no full batch of {batch_size} with drop_last")

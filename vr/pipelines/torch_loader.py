@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vr.pipelines.decode import CORRUPT, decode_clip
-from vr.pipelines.loader_base import ClipLoaderBase
+from vr.pipelines.loader_base import ClipLoaderBase, LoaderOptions
 from vr.pipelines.order import EpochOrder
 from vr.pipelines.read import Fatal, Skip, read_clips
 from vr.pipelines.sampling import SamplingConfig
@@ -105,31 +105,18 @@ class TorchClipLoader(ClipLoaderBase):
 
     backend = "torch"
 
-    def __init__(
-        self,
-        source,
-        config: SamplingConfig,
-        batch_size: int,
-        seed: int,
-        mean,
-        std,
-        dtype: torch.dtype,
-        num_workers: int,
-        order: EpochOrder,
-        drop_last: bool,
-        start_epoch: int,
-        start_batch: int = 0,
-        prefetch: int = 2,
-        pin_memory: bool = False,
-    ):
-        super().__init__(source, config, batch_size, dtype, order)
-        self.sampler = EpochBatchSampler(order, batch_size, drop_last, start_epoch, start_batch)
+    def __init__(self, source, config: SamplingConfig, order: EpochOrder, options: LoaderOptions, mean, std):
+        super().__init__(source, config, order, options, mean, std)
+        o = options
+        self.sampler = EpochBatchSampler(order, o.batch_size, o.drop_last, o.start_epoch, o.start_batch)
+        pin_memory = torch.cuda.is_available() if o.pin_memory is None else o.pin_memory
+        num_workers, prefetch = o.num_workers, o.prefetch
         context = multiprocessing.get_context("forkserver")
         # workers fork from a server that has imported torch, OpenCV and vr once, instead of each importing
         # them while its loader waits (no effect once the server runs; it starts no threads)
         context.set_forkserver_preload([__name__])
         self.loader = DataLoader(
-            ClipDataset(source, config, seed, mean, std),
+            ClipDataset(source, config, o.seed, mean, std),
             batch_sampler=self.sampler,
             num_workers=num_workers,
             collate_fn=collate,
