@@ -18,14 +18,13 @@ import cv2
 import numpy as np
 
 from vr import layout
-from vr.locks import output_lock
 from vr.preprocess.decode import iter_frames
 from vr.preprocess.flow_engines import PRECISIONS, TVL1Params, get_engine, gpu_jobs, resolve_engine
 from vr.preprocess.flow_io import DEFAULT_BOUND, DEFAULT_JPEG_QUALITY, write_pair
 from vr.preprocess.geometry import check_size_args, scaled_size
-from vr.preprocess.plan import clean_stale_temps, listing_failures, nothing_found, split_pending
+from vr.preprocess.plan import require_videos, run_per_video
 from vr.preprocess.probe import VideoError
-from vr.preprocess.runner import OK, Outcome, run_tasks, write_report
+from vr.preprocess.runner import OK, Outcome
 from vr.preprocess.sources import list_videos
 
 VIDEO_DEFAULT_SIZE = 240  # short side when flow is computed from videos and no size is given
@@ -204,15 +203,11 @@ def flow_tvl1(
     get_engine(options.engine, options.params, options.precision)  # bad engine/precision: fail before work
     jobs = gpu_jobs(options.engine, jobs)
     dst = Path(dst)
-    listing, notes = None, []
+    listing = None
     if from_video:
         listing = list_videos(src, dataset, extensions)
+        require_videos(listing, src, dataset, extensions)
         sources = [(v.name, v.path) for v in listing.videos]
-        notes = listing.notes(dataset)
-        if not sources and not listing.problems:
-            raise ValueError(
-                f"{src}: no videos for --dataset {dataset}; " + nothing_found(listing, extensions)
-            )
     else:
         sources = find_frame_folders(src)
         if not sources:
@@ -221,15 +216,20 @@ def flow_tvl1(
             raise ValueError(
                 f"{src}: no frame folders (<video>/image_00001.jpg or <class>/<video>/...){hint}"
             )
-    with output_lock(dst, "`vr preprocess flow-tvl1`"):
-        clean_stale_temps(dst)
-        pending, outcomes = split_pending(sources, lambda s: s[0], lambda s: str(s[1]), dst, overwrite)
-        if listing is not None:
-            outcomes += listing_failures(listing, src)
-        tasks = [FlowTask(name, str(path), str(dst / name), from_video, options) for name, path in pending]
-        outcomes += run_tasks(
-            flow_video, tasks, jobs=jobs, backend=backend, address=address, quiet=quiet, desc="flow"
-        )
-        settings = {"src": str(src), "from_video": from_video, "dataset": dataset, **asdict(options)}
-        write_report(dst, outcomes, "flow-tvl1", settings, notes=notes)
-    return outcomes
+    return run_per_video(
+        "flow-tvl1",
+        flow_video,
+        sources,
+        lambda name, path: FlowTask(name, str(path), str(dst / name), from_video, options),
+        dst,
+        src=src,
+        settings={"from_video": from_video, "dataset": dataset, **asdict(options)},
+        listing=listing,
+        notes=listing.notes(dataset) if listing is not None else [],
+        overwrite=overwrite,
+        desc="flow",
+        jobs=jobs,
+        backend=backend,
+        address=address,
+        quiet=quiet,
+    )

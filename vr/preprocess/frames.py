@@ -17,13 +17,12 @@ from pathlib import Path
 import ffmpeg
 
 from vr import layout
-from vr.locks import output_lock
 from vr.preprocess.ffmpeg_bin import ffmpeg_exe
 from vr.preprocess.ffmpeg_log import LOG_ARGS, damage, error_line, parse_log
 from vr.preprocess.geometry import check_size_args, scale_expressions
-from vr.preprocess.plan import clean_stale_temps, listing_failures, nothing_found, split_pending
+from vr.preprocess.plan import require_videos, run_per_video
 from vr.preprocess.probe import VideoError, check_readable, parse_stream
-from vr.preprocess.runner import OK, Outcome, run_tasks, write_report
+from vr.preprocess.runner import OK, Outcome
 from vr.preprocess.sources import list_videos
 
 
@@ -128,19 +127,23 @@ def extract_frames(
     video's outcome (ok, skipped when already complete, failed with its reason) and write
     ``dst/_report.json``. The work is in the ffmpeg processes, so threads (the default) suffice."""
     options = options or FrameOptions()
-    dst = Path(dst)
     listing = list_videos(src, dataset, extensions)
-    if not listing.videos and not listing.problems:
-        raise ValueError(f"{src}: no videos for --dataset {dataset}; " + nothing_found(listing, extensions))
-    with output_lock(dst, "`vr preprocess extract-frames`"):
-        clean_stale_temps(dst)
-        videos = listing.videos
-        pending, outcomes = split_pending(videos, lambda v: v.name, lambda v: str(v.path), dst, overwrite)
-        outcomes += listing_failures(listing, src)
-        tasks = [FrameTask(v.name, str(v.path), str(dst / v.name), options) for v in pending]
-        outcomes += run_tasks(
-            extract_video, tasks, jobs=jobs, backend=backend, address=address, quiet=quiet, desc="frames"
-        )
-        settings = {"src": str(src), "dataset": dataset, **asdict(options)}
-        write_report(dst, outcomes, "extract-frames", settings, notes=listing.notes(dataset))
-    return outcomes
+    require_videos(listing, src, dataset, extensions)
+    dst = Path(dst)
+    return run_per_video(
+        "extract-frames",
+        extract_video,
+        [(v.name, v.path) for v in listing.videos],
+        lambda name, path: FrameTask(name, str(path), str(dst / name), options),
+        dst,
+        src=src,
+        settings={"dataset": dataset, **asdict(options)},
+        listing=listing,
+        notes=listing.notes(dataset),
+        overwrite=overwrite,
+        desc="frames",
+        jobs=jobs,
+        backend=backend,
+        address=address,
+        quiet=quiet,
+    )

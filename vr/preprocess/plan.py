@@ -1,4 +1,5 @@
-"""Deciding what a run has to do: skip complete outputs in O(1), drop leftovers of killed runs."""
+"""Deciding what a run has to do (skip complete outputs in O(1), drop leftovers of killed runs), and
+running it: :func:`run_per_video`, the one job shape of `extract-frames` and `flow-tvl1`."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import os
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from vr.layout import TMP_PREFIX, is_complete
-from vr.preprocess.runner import FAILED, SKIPPED, Outcome
+from vr.locks import output_lock
+from vr.preprocess.runner import FAILED, SKIPPED, Outcome, run_tasks, write_report
 from vr.preprocess.sources import Listing
 
 S = TypeVar("S")
@@ -73,3 +75,41 @@ def nothing_found(listing: Listing, extensions: tuple[str, ...] | None) -> str:
         return listing.notes("this layout")[0].replace("left out", "found only")
     asked = f" with extensions {', '.join(extensions)}" if extensions else ""
     return f"found no video files{asked} in its layout (see --dataset and --ext)"
+
+
+def require_videos(
+    listing: Listing, src: str | os.PathLike, dataset: str, extensions: tuple[str, ...] | None
+) -> None:
+    """ValueError saying why, when ``listing`` found nothing to do at all."""
+    if not listing.videos and not listing.problems:
+        raise ValueError(f"{src}: no videos for --dataset {dataset}; " + nothing_found(listing, extensions))
+
+
+def run_per_video(
+    command: str,
+    fn: Callable[[Any], Outcome],
+    sources: list[tuple[str, Any]],
+    make_task: Callable[[str, Any], Any],
+    dst: Path,
+    *,
+    src: str | os.PathLike,
+    settings: dict[str, Any],
+    listing: Listing | None = None,
+    notes: list[str] | None = None,
+    overwrite: bool = False,
+    desc: str = "videos",
+    **run: Any,
+) -> list[Outcome]:
+    """One job of ``vr preprocess COMMAND``: lock ``dst``, drop killed runs' leftovers, skip the complete
+    outputs of ``sources`` (``(name, source)``), run ``fn`` on ``make_task(name, source)`` of the others
+    (``run``: :func:`~vr.preprocess.runner.run_tasks`' jobs, backend, address, quiet), report every
+    outcome, the listing's problems and ``notes`` in ``dst/_report.json``; return the outcomes."""
+    with output_lock(dst, f"`vr preprocess {command}`"):
+        clean_stale_temps(dst)
+        pending, outcomes = split_pending(sources, lambda s: s[0], lambda s: str(s[1]), dst, overwrite)
+        if listing is not None:
+            outcomes += listing_failures(listing, src)
+        tasks = [make_task(name, source) for name, source in pending]
+        outcomes += run_tasks(fn, tasks, desc=desc, **run)
+        write_report(dst, outcomes, command, {"src": str(src), **settings}, notes=notes or [])
+    return outcomes
