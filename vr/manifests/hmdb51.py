@@ -13,7 +13,7 @@ from vr.manifests.listing import (
     AnnotationError,
     Entry,
     Listing,
-    SplitError,
+    pick_split,
     require_dir,
     text_lines,
     video_stem,
@@ -49,13 +49,8 @@ def read_split_file(path: Path, label: str) -> list[Entry]:
 def read(annotations: Path, split: int | None) -> Listing:
     """The listing of one HMDB51 split (default 1): tag 1 as ``train``, tag 2 as ``val``."""
     folder = require_dir(annotations, "HMDB51")
-    split = 1 if split is None else split
     splits = split_files(folder)
-    if not splits:
-        raise AnnotationError(f"no HMDB51 split files (<class>_test_split<N>.txt) in {folder}")
-    if split not in splits:
-        found = ", ".join(map(str, sorted(splits)))
-        raise SplitError(f"HMDB51 split {split} not found in {folder} (splits there: {found})")
+    split = pick_split(folder, "HMDB51", splits, split, "split files (<class>_test_split<N>.txt)")
     labels = sorted({label for files in splits.values() for label in files})
     missing = [label for label in labels if label not in splits[split]]
     if missing:

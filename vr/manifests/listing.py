@@ -116,3 +116,16 @@ def load_json(path: Path) -> Any:
         raise AnnotationError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
     except UnicodeDecodeError as e:
         raise AnnotationError(f"{path}: not a UTF-8 text file ({e.reason})") from None
+
+
+def pick_split(folder: Path, dataset: str, splits: dict[int, Any], split: int | None, files: str) -> int:
+    """The split asked for (default 1) among the ``splits`` found in ``folder``; :class:`AnnotationError`
+    when there are none (``files``: what the split files are), :class:`SplitError` when it is not one of
+    them."""
+    split = 1 if split is None else split
+    if not splits:
+        raise AnnotationError(f"no {dataset} {files} in {folder}")
+    if split not in splits:
+        found = ", ".join(map(str, sorted(splits)))
+        raise SplitError(f"{dataset} split {split} not found in {folder} (splits there: {found})")
+    return split

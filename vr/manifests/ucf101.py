@@ -14,7 +14,7 @@ from vr.manifests.listing import (
     AnnotationError,
     Entry,
     Listing,
-    SplitError,
+    pick_split,
     require_dir,
     require_file,
     text_lines,
@@ -64,13 +64,8 @@ def read_list(path: Path, subset: str, labels: list[str]) -> list[Entry]:
 def read(annotations: Path, split: int | None) -> Listing:
     """The listing of one UCF101 split (default 1): trainlist as ``train``, testlist as ``val``."""
     folder = require_dir(annotations, "UCF101")
-    split = 1 if split is None else split
     lists = split_lists(folder)
-    if not lists:
-        raise AnnotationError(f"no UCF101 train lists (trainlist01.txt, ...) in {folder}")
-    if split not in lists:
-        found = ", ".join(map(str, sorted(lists))) or "none"
-        raise SplitError(f"UCF101 split {split} not found in {folder} (splits there: {found})")
+    split = pick_split(folder, "UCF101", lists, split, "train lists (trainlist01.txt, ...)")
     labels = read_class_index(require_file(folder / "classInd.txt", "UCF101 class index"))
     train = lists[split]
     test = require_file(train.with_name(train.name.replace("train", "test")), "UCF101 test list")
