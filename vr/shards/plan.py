@@ -218,6 +218,40 @@ def _clip(n: int, segment: list[int] | None) -> tuple[int, int] | None:
     return (first, last) if first <= last else None
 
 
+def _scan_folder(
+    folder: Path, flow: bool, allow_unmarked: bool, segment: list[int] | None
+) -> tuple[tuple[int, int], list[int]] | str:
+    """The 1-based frame (or flow pair) range of a frame (or flow) folder that a record's ``segment``
+    covers, and its files' sizes (flow: x, y for each pair); or why the folder cannot be used."""
+    what = "flow" if flow else "frame"
+    problem = _check_folder(folder, what, allow_unmarked)
+    if problem:
+        return problem
+    if flow:
+        listing = _listing(folder, _FLOW_RE, _flow_name)
+        xs, ys = ({i for c, i in listing if c == axis} for axis in "xy")
+        n = _contiguous(xs)
+        if listing and (n is None or xs != ys):
+            return f"flow x/y files not contiguous pairs 1..n: {folder}"
+        # pair i is the flow from frame i to i+1: a segment's frames [b, e) hold the pairs [b, e - 1)
+        span = _clip(n or 0, segment and [segment[0], segment[1] - 1])
+    else:
+        listing = _listing(folder, _IMAGE_RE, _image_name)
+        n = _contiguous(listing)
+        if listing and n is None:
+            missing = next(i for i in range(1, len(listing) + 2) if i not in listing)
+            return f"frames not contiguous ({layout.image_name(missing)} missing): {folder}"
+        span = _clip(n or 0, segment)
+    if not listing:
+        return f"{what} folder empty: {folder}"
+    if span is None:
+        return f"segment {segment} has no {'flow' if flow else 'frames'} among 1..{n}"
+    first, last = span
+    if flow:
+        return span, [listing[(c, i)] for i in range(first, last + 1) for c in "xy"]
+    return span, [listing[i] for i in range(first, last + 1)]
+
+
 def scan_record(
     key: str,
     record: VideoRecord,
@@ -245,41 +279,17 @@ def scan_record(
         sizes["video"] = [found.stat().st_size]
     elif options.rgb:
         assert frames is not None
-        folder = frames / record.path
-        problem = _check_folder(folder, "frame", options.allow_unmarked)
-        if problem:
-            return reject(problem)
-        listing = _listing(folder, _IMAGE_RE, _image_name)
-        if not listing:
-            return reject(f"frame folder empty: {folder}")
-        n = _contiguous(listing)
-        if n is None:
-            missing = next(i for i in range(1, len(listing) + 2) if i not in listing)
-            return reject(f"frames not contiguous ({layout.image_name(missing)} missing): {folder}")
-        spec.rgb = _clip(n, record.segment)
-        if spec.rgb is None:
-            return reject(f"segment {record.segment} has no frames among 1..{n}")
-        sizes["rgb"] = [listing[i] for i in range(spec.rgb[0], spec.rgb[1] + 1)]
+        found = _scan_folder(frames / record.path, False, options.allow_unmarked, record.segment)
+        if isinstance(found, str):
+            return reject(found)
+        spec.rgb, sizes["rgb"] = found
         spec.nbytes += sum(member_bytes(rgb_member(key, 1), s) for s in sizes["rgb"])
     if options.flow:
         assert flow is not None
-        folder = flow / record.path
-        problem = _check_folder(folder, "flow", options.allow_unmarked)
-        if problem:
-            return reject(problem)
-        listing = _listing(folder, _FLOW_RE, _flow_name)
-        xs = {i for c, i in listing if c == "x"}
-        ys = {i for c, i in listing if c == "y"}
-        if not xs and not ys:
-            return reject(f"flow folder empty: {folder}")
-        m = _contiguous(xs)
-        if m is None or xs != ys:
-            return reject(f"flow x/y files not contiguous pairs 1..n: {folder}")
-        # pair i is the flow from frame i to i+1: a segment's frames [b, e) hold the pairs [b, e - 1)
-        spec.flow = _clip(m, record.segment and [record.segment[0], record.segment[1] - 1])
-        if spec.flow is None:
-            return reject(f"segment {record.segment} has no flow among 1..{m}")
-        sizes["flow"] = [listing[(c, i)] for i in range(spec.flow[0], spec.flow[1] + 1) for c in "xy"]
+        found = _scan_folder(flow / record.path, True, options.allow_unmarked, record.segment)
+        if isinstance(found, str):
+            return reject(found)
+        spec.flow, sizes["flow"] = found
         spec.nbytes += sum(member_bytes(flow_members(key, 1)[0], s) for s in sizes["flow"])
     identity = {
         "key": key,
