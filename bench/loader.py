@@ -36,8 +36,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from vr import layout
 from vr.manifests.schema import Manifest, VideoRecord
+from vr.modality import mean_std
 from vr.pipelines import build_loader
-from vr.pipelines.normalize import mean_std
 from vr.pipelines.sampling import random_resized_box, temporal_random
 from vr.shards import ShardOptions, build_shards
 

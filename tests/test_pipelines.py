@@ -10,9 +10,9 @@ import pytest
 import torch
 from test_pipelines_data import SIZE, flow_frames, frame_index, jpg, make_folders, make_shards, rgb_frame
 
+from vr.modality import mean_std
 from vr.pipelines import SourceError, build_loader
 from vr.pipelines.decode import decode_clip
-from vr.pipelines.normalize import mean_std
 from vr.pipelines.read import RawClip
 from vr.pipelines.sampling import (
     CORNER_SCALES,

@@ -13,7 +13,7 @@ from vr.models.convert import classifier, convert_state_dict, first_conv, load_p
 from vr.models.files import CheckpointError, load_checkpoint
 from vr.models.registry import create_model
 
-_MODALITY = {3: "rgb", 2: "flow"}
+_MODALITY = {3: "rgb", 2: "flow"}  # input channels -> modality name (models import nothing of vr.modality)
 
 
 def model_checkpoint(model: nn.Module, labels: Sequence[str] | None = None) -> dict[str, Any]:
@@ -42,7 +42,7 @@ def model_from_checkpoint(checkpoint: str | Path | Mapping[str, Any], weights_on
     if "num_classes" not in args and ckpt.get("labels"):
         args["num_classes"] = len(ckpt["labels"])
     if "in_channels" not in args and ckpt.get("modality") in _MODALITY.values():
-        args["in_channels"] = 3 if ckpt["modality"] == "rgb" else 2
+        args["in_channels"] = {name: n for n, name in _MODALITY.items()}[ckpt["modality"]]
     model = create_model(ckpt["arch"], **args)
     return load_pretrained(model, ckpt, source="vr", in_channels_from_rgb=False)
 

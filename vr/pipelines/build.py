@@ -11,8 +11,8 @@ import dataclasses
 import os
 from typing import Any
 
+from vr.modality import mean_std
 from vr.pipelines.loader_base import ClipLoaderBase, LoaderOptions
-from vr.pipelines.normalize import mean_std
 from vr.pipelines.order import EpochOrder
 from vr.pipelines.sampling import SamplingConfig
 from vr.pipelines.sources import SourceError, open_source

@@ -95,14 +95,14 @@ class ClipSource:
 
     @property
     def flow(self) -> bool:
-        return self.source.modality == "flow"
+        return self.source.modality.flow
 
     @property
     def num_outputs(self) -> int:
         """Encoded frames (``dali``: one per JPEG) or one decoded clip (``workers``), then 3 more."""
         if self.decoder == "workers":
             return 4
-        return self.config.clip_len * (2 if self.flow else 1) + 3
+        return self.config.clip_len * len(self.source.modality.images) + 3
 
     def _placeholder(self, item: int, video_id: str) -> RawClip:
         """A tiny valid clip that fills a batch slot (padding or a skipped sample)."""
@@ -110,7 +110,7 @@ class ClipSource:
         if key not in self._filler:
             img = np.zeros((8, 8) if self.flow else (8, 8, 3), np.uint8)
             self._filler[key] = cv2.imencode(".jpg", img)[1].tobytes()
-        frame = [self._filler[key]] * (2 if self.flow else 1)
+        frame = [self._filler[key]] * len(self.source.modality.images)
         spec = ClipSpec(tuple(range(self.config.clip_len)), Box(0, 0, 8, 8), False, self.config.size)
         return RawClip([frame] * self.config.clip_len, spec, -1, video_id, item)
 
@@ -136,7 +136,7 @@ class ClipSource:
         box, flip = raw.spec.box, raw.spec.flip
         if self.decoder == "workers":
             if pixels is None:  # a placeholder: any pixels of the clip's shape
-                size, channels = raw.spec.size, 2 if self.flow else 3
+                size, channels = raw.spec.size, self.source.modality.channels
                 pixels = np.zeros((self.config.clip_len, size, size, channels), np.uint8)
             frames = [pixels]
         else:
@@ -165,7 +165,7 @@ def _clip_graph(callback: ClipSource, parallel: bool, decode_device: str, prefet
     )
     t = callback.config.clip_len
     params, meta, ident = outs[-3:]
-    channels = 2 if callback.flow else 3
+    channels = callback.source.modality.channels
     anchor, shape, mirror = params[0:2], params[2:4], fn.cast(params[4], dtype=types.INT32)
     mean, std = params[5 : 5 + channels], params[5 + channels : 5 + 2 * channels]
 

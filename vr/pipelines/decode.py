@@ -15,6 +15,7 @@ import numpy as np
 import simplejpeg
 import torch
 
+from vr.modality import modality as modality_of
 from vr.pipelines.read import RawClip
 
 CORRUPT = "corrupt JPEG: it does not decode"
@@ -24,9 +25,10 @@ def decode_pixels(raw: RawClip, modality: str) -> np.ndarray | None:
     """``(T, size, size, C)`` uint8, not flipped: RGB (C=3, RGB order) or Flow (C=2: x, y); None when a
     JPEG does not decode."""
     spec, box = raw.spec, raw.spec.box
-    rgb = modality == "rgb"
+    m = modality_of(modality)
+    rgb = not m.flow
     colorspace = "RGB" if rgb else "GRAY"
-    out = np.empty((len(raw.frames), spec.size, spec.size, 3 if rgb else 2), np.uint8)
+    out = np.empty((len(raw.frames), spec.size, spec.size, m.channels), np.uint8)
     for t, frame in enumerate(raw.frames):
         for c, data in enumerate(frame):
             try:
@@ -56,7 +58,7 @@ def decode_clip(
     if raw.spec.flip:
         pixels = pixels[:, :, ::-1]
     clip = torch.from_numpy(np.ascontiguousarray(pixels.transpose(3, 0, 1, 2))).float()
-    if raw.spec.flip and modality == "flow":
+    if raw.spec.flip and modality_of(modality).flow:
         clip[0] = 255.0 - clip[0]
     shape = (-1, 1, 1, 1)
     return clip.sub_(torch.tensor(mean).view(shape)).div_(torch.tensor(std).view(shape))

@@ -27,16 +27,16 @@ from typing import Any
 
 import numpy as np
 
-from vr import layout
 from vr.errors import VrError
 from vr.layout import describe_folders
 from vr.manifests.schema import Manifest, read_manifest, record_problem
+from vr.modality import Modality
+from vr.modality import modality as modality_of
 from vr.safepath import relative_path
 from vr.shards.format import INDEX, MemberIndex, ShardIndexError, load_index, read_member_index, read_slots
 from vr.shards.jpeg import JpegError, jpeg_size
 from vr.storage import StorageError, Store, is_url, open_store
 
-MODALITIES = ("rgb", "flow")
 TABLE_CACHE = 16  # member indexes a process keeps; the epoch order touches a few shards at a time
 READ_AHEAD = 4  # shards read at once (requests in flight) by one process on remote storage
 
@@ -64,9 +64,12 @@ class Video:
         return frames
 
 
-def check_modality(modality: str) -> None:
-    if modality not in MODALITIES:
-        raise SourceError(f"modality must be one of {MODALITIES}, got {modality!r}")
+def check_modality(name: str) -> Modality:
+    """The :class:`~vr.modality.Modality` called ``name``; :class:`SourceError` for another name."""
+    try:
+        return modality_of(name)
+    except ValueError as e:
+        raise SourceError(str(e)) from None
 
 
 # ---- shard folders ----------------------------------------------------------------------------------
@@ -87,10 +90,9 @@ class ShardSource:
         storage_options: dict[str, Any] | None = None,
         cache_dir: str | os.PathLike | None = None,
     ):
-        check_modality(modality)
         self.store = open_store(folder, storage_options, cache_dir)
         self.folder = self.store.location
-        self.modality = modality
+        self.modality = check_modality(modality)
         try:
             index, self._digest = load_index(self.store)
         except ShardIndexError as e:
@@ -200,7 +202,7 @@ class ShardSource:
         shard, local = self.locate(index)
         table = self.table(shard)
         # (frames, channel images): one for RGB, x and y for Flow
-        slots = table.rgb_slots(local)[:, None] if self.modality == "rgb" else table.flow_slots(local)
+        slots = table.flow_slots(local) if self.modality.flow else table.rgb_slots(local)[:, None]
         return Video(table.ids[local], int(table.labels[local]), len(slots), (shard, table, slots), self)
 
     def read_frames(
@@ -273,16 +275,15 @@ class FolderSource:
         modality: str = "rgb",
         subset: str | None = None,
     ):
-        check_modality(modality)
         where = "manifest" if isinstance(manifest, Manifest) else os.fspath(manifest)
         if not isinstance(manifest, Manifest):
             manifest = read_manifest(manifest)
         if subset is not None:
             manifest = manifest.subset(subset)
+        self.modality = check_modality(modality)
         self.root = Path(root)
         if not self.root.is_dir():
-            raise SourceError(f"{self.root}: no such {'frame' if modality == 'rgb' else 'flow'} folder")
-        self.modality = modality
+            raise SourceError(f"{self.root}: no such {'flow' if self.modality.flow else 'frame'} folder")
         self.labels = list(manifest.labels)
         videos = manifest.videos
         for v in videos:
@@ -299,7 +300,7 @@ class FolderSource:
         self.end = np.array([v.segment[1] if v.segment else v.n_frames + 1 for v in videos], np.int64)
         self.shard_sizes = np.ones(len(videos), np.int64)  # no shards: every video is its own unit
         first = self.root / paths[0] if videos else None
-        self.preprocess = describe_folders(*((first, None) if modality == "rgb" else (None, first)))
+        self.preprocess = describe_folders(*((None, first) if self.modality.flow else (first, None)))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -307,7 +308,7 @@ class FolderSource:
     def video(self, index: int) -> Video:
         folder = self.root / self.paths[index]
         numbers = range(int(self.first[index]), int(self.end[index]))
-        if self.modality == "flow":  # N frames give N-1 flow pairs
+        if self.modality.flow:  # N frames give N-1 flow pairs
             numbers = numbers[:-1]
         return Video(self.ids[index], int(self.label_index[index]), len(numbers), (folder, numbers), self)
 
@@ -319,10 +320,7 @@ class FolderSource:
         out: list[list[list[bytes]] | Exception] = []
         for video, positions in requests:
             folder, numbers = video.where
-            if self.modality == "rgb":
-                names = [[layout.image_name(numbers[p])] for p in positions]
-            else:
-                names = [list(layout.flow_names(numbers[p])) for p in positions]
+            names = [self.modality.file_names(numbers[p]) for p in positions]
             try:
                 out.append([[(folder / n).read_bytes() for n in frame] for frame in names])
             except OSError as e:
@@ -355,11 +353,10 @@ def open_source(
     ):
         return ShardSource(source, modality, subset, storage_options, cache_dir)
     if isinstance(source, Manifest) or (isinstance(source, str | os.PathLike) and Path(source).is_file()):
-        root = frames_root if modality == "rgb" else (flow_root or frames_root)
+        flow = check_modality(modality).flow
+        root = (flow_root or frames_root) if flow else frames_root
         if root is None:
-            raise SourceError(
-                f"a manifest source needs {'frames_root' if modality == 'rgb' else 'flow_root'}"
-            )
+            raise SourceError(f"a manifest source needs {'flow_root' if flow else 'frames_root'}")
         return FolderSource(source, root, modality, subset)
     raise SourceError(f"{source}: neither a shard folder (with index.json) nor a manifest file")
 
@@ -368,7 +365,7 @@ def data_info(source) -> dict[str, Any]:
     """What a checkpoint keeps about its training data: the preprocessing (when the markers or the
     shard index tell it) and ``short_side``, the short side of the frames (or flow) it was trained on."""
     info = dict(getattr(source, "preprocess", None) or {})
-    side = (info.get("frames" if source.modality == "rgb" else "flow") or {}).get("short_side")
+    side = (info.get("flow" if source.modality.flow else "frames") or {}).get("short_side")
     if side is None and len(source):
         try:
             side = min(jpeg_size(source.video(0).read([0])[0][0]))

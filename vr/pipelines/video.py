@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from vr.errors import VrError
-from vr.pipelines.normalize import mean_std
+from vr.modality import mean_std
 from vr.preprocess.probe import probe
 
 CPU_CODECS = ("vp8", "vp9", "mjpeg")

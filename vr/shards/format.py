@@ -24,13 +24,14 @@ import numpy as np
 
 from vr import __version__
 from vr.errors import VrError
+from vr.modality import MODALITIES as _MODALITIES
 from vr.safepath import UnsafePathError, plain_name
 from vr.storage import StorageError, Store, open_store
 
 INDEX = "index.json"
 INDEX_VERSION = 1
 MEMBERS_VERSION = 1
-MODALITIES = ("rgb", "flow", "both")
+MODALITIES = (*_MODALITIES, "both")  # what a shard folder holds
 HEADER = 512  # a tar header block: a member's data starts at least this far into the file
 KEY_PATTERN = r"[A-Za-z0-9_-]+"
 _KEY_RE = re.compile(KEY_PATTERN)

@@ -9,11 +9,11 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from vr.errors import VrError
+from vr.modality import MODALITIES, modality
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("multistep", "plateau", "cosine", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
-MODALITIES = ("rgb", "flow")
 LOADERS = ("torch", "dali", "dali-video")  # dali-video: DALI's video reader on raw files (NVDEC on a GPU)
 REDACTED = "<redacted>"
 _SECRET = re.compile(r"key|secret|token|password|credential|auth", re.IGNORECASE)
@@ -83,7 +83,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.modality in MODALITIES, f"modality must be one of {MODALITIES}"),
+            (self.modality in MODALITIES, f"modality must be one of {', '.join(MODALITIES)}"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}"),
             (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
@@ -111,7 +111,7 @@ class TrainConfig:
 
     @property
     def in_channels(self) -> int:
-        return 3 if self.modality == "rgb" else 2
+        return modality(self.modality).channels
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the config as JSON; secrets among the storage options are not written."""

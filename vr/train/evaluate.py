@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vr.modality import MODALITIES
 from vr.train.metrics import accuracy, confusion_matrix, per_class_accuracy, write_confusion_png
 from vr.train.results import EvalError, Results
 
@@ -26,7 +27,6 @@ log = logging.getLogger("vr.eval")
 
 MODES = ("clip", "video")
 PRECISIONS = ("fp32", "bf16", "fp16")
-IN_CHANNELS = {"rgb": 3, "flow": 2}
 _REQUIRED = ("arch", "state_dict", "labels", "modality")
 
 
@@ -50,16 +50,17 @@ def load_model_from_checkpoint(path: str | os.PathLike, trusted: bool = False) -
             raise EvalError(f"{path}: has neither labels nor a number of classes")
         ckpt = {**ckpt, "labels": [str(i) for i in range(n)], "unnamed_labels": True}
     modality = ckpt["modality"]
-    if modality not in IN_CHANNELS:
+    if modality not in MODALITIES:
         raise EvalError(f"{path}: unknown modality {modality!r} (rgb or flow)")
+    channels = MODALITIES[modality].channels
     args = {
         "num_classes": len(ckpt["labels"]),
-        "in_channels": IN_CHANNELS[modality],
+        "in_channels": channels,
         **ckpt.get("model_args", {}),
     }
-    if args["in_channels"] != IN_CHANNELS[modality]:
+    if args["in_channels"] != channels:
         raise EvalError(
-            f"{path}: a {modality} checkpoint needs {IN_CHANNELS[modality]} input channels, "
+            f"{path}: a {modality} checkpoint needs {channels} input channels, "
             f"its model has {args['in_channels']}"
         )
     if args["num_classes"] != len(ckpt["labels"]):

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from vr.layout import VIDEO_EXTENSIONS
+from vr.modality import mean_std
+from vr.modality import modality as modality_of
 from vr.pipelines.decode import decode_clip
-from vr.pipelines.normalize import mean_std
 from vr.pipelines.read import RawClip
 from vr.pipelines.sampling import SamplingConfig, clip_spec
 from vr.preprocess.flow_engines import TVL1Params, get_engine
@@ -101,22 +102,23 @@ def video_clips(
     """
     from vr.preprocess.decode import iter_frames
 
+    flow = modality_of(modality).flow
     frames: list = []  # RGB: JPEG bytes; Flow: grayscale frames (flow only for the pairs the clips use)
     height = width = 0
     for rgb in iter_frames(path, short_side, fps=fps, even=False, threads=1):
         height, width = rgb.shape[:2]
-        if modality == "rgb":
-            frames.append([_encode(np.ascontiguousarray(rgb[:, :, ::-1]), RGB_JPEG_QUALITY)])
-        else:
+        if flow:
             frames.append(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
-    n = len(frames) - 1 if modality == "flow" else len(frames)
+        else:
+            frames.append([_encode(np.ascontiguousarray(rgb[:, :, ::-1]), RGB_JPEG_QUALITY)])
+    n = len(frames) - 1 if flow else len(frames)
     if n < 1:
-        raise VideoError("fewer than 2 frames: no flow pair" if modality == "flow" else "no video frames")
+        raise VideoError("fewer than 2 frames: no flow pair" if flow else "no video frames")
     config = SamplingConfig(
         mode="eval", clip_len=clip_len, frame_stride=frame_stride, size=size, n_clips=n_clips, n_crops=n_crops
     )
     specs = [clip_spec(config, 0, 0, 0, view, n, width, height) for view in range(config.views)]
-    if modality == "flow":
+    if flow:
         engine = get_engine("opencv", tvl1 or TVL1Params())
         pairs = {}
         for i in sorted({p for s in specs for p in s.positions}):
