@@ -199,3 +199,16 @@ class ResidualBlock(nn.Module):
         identity = x if self.downsample is None else self.downsample(x)
         out = out + identity
         return out if self.preact else F.relu(out)
+
+
+def init_weights(model: nn.Module, zero_linear_bias: bool = False) -> None:
+    """The 3D-ResNets initialisation: Kaiming-normal (fan out) convolutions, unit-scale zero-shift batch
+    norms (and, for its DenseNet, zero linear biases)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv3d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm3d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif zero_linear_bias and isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vr.models.blocks import init_weights
 from vr.models.registry import register_model
 
 
@@ -94,14 +95,7 @@ class DenseNet3d(nn.Module):
                 n //= 2
         self.features.add_module("norm5", nn.BatchNorm3d(n))
         self.classifier = nn.Linear(n, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm3d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        init_weights(self, zero_linear_bias=True)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.features(x))

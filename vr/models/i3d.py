@@ -31,12 +31,12 @@ def inflated(layer: int, index: int) -> bool:
 class I3DBlocks(BlockFactory):
     expansion: int = 4
 
-    def block(self, cin, planes, stride, downsample, layer, index):
+    def block(self, cin, planes, stride, downsample, layer, index, overall):
         kt = 3 if inflated(layer, index) else 1
         stages = [
             Stage(ConvBN((kt, 1, 1)), cin, planes),
             Stage(ConvBN((1, 3, 3)), planes, planes, (1, stride, stride)),
-            Stage(ConvBN((1, 1, 1)), planes, planes * 4),
+            Stage(ConvBN((1, 1, 1)), planes, planes * self.expansion),
         ]
         return ResidualBlock(stages, downsample)
 

@@ -24,28 +24,27 @@ from vr.models.resnet import BASE_WIDTHS, BlockFactory, ResNet3d
 
 @dataclass(frozen=True)
 class P3DBlocks(BlockFactory):
-    """P3D bottlenecks: ST unit ``st_struct[n % len]`` for the n-th 3D block; stage 4 is 2D."""
+    """P3D bottlenecks: ST unit ``st_struct[n % len]`` for the n-th block of the trunk (all of stages
+    1-3 are 3D); stage 4 is 2D."""
 
     st_struct: tuple[str, ...] = ("A", "B", "C")
-    first_layer_blocks: tuple[int, ...] = (3, 4, 6)
     expansion: int = 4
 
-    def block(self, cin, planes, stride, downsample, layer, index):
+    def block(self, cin, planes, stride, downsample, layer, index, overall):
         first = (1, stride, stride)
         point = ConvBN((1, 1, 1))
         if layer == 4:
             stages = [
                 Stage(point, cin, planes, first),
                 Stage(ConvBN((1, 3, 3)), planes, planes, tag="_normal"),
-                Stage(point, planes, planes * 4, tag=4),
+                Stage(point, planes, planes * self.expansion, tag=4),
             ]
         else:
-            n = sum(self.first_layer_blocks[: layer - 1]) + index
-            st = PseudoST(self.st_struct[n % len(self.st_struct)])
+            st = PseudoST(self.st_struct[overall % len(self.st_struct)])
             stages = [
                 Stage(point, cin, planes, first),
                 Stage(st, planes, planes),
-                Stage(point, planes, planes * 4),
+                Stage(point, planes, planes * self.expansion),
             ]
         return ResidualBlock(stages, downsample)
 
@@ -68,7 +67,7 @@ def _p3d(
     widths = [int(w * widen_factor) for w in BASE_WIDTHS]
     temporal_pool = nn.MaxPool3d((2, 1, 1), stride=(2, 1, 1))
     return ResNet3d(
-        P3DBlocks(st, tuple(layers[:3])),
+        P3DBlocks(st),
         layers,
         widths,
         num_classes=num_classes,

@@ -12,7 +12,7 @@ Parameter names equal those of kenshohara/3D-ResNets-PyTorch (``conv1``, ``bn1``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -27,6 +27,7 @@ from vr.models.blocks import (
     Stage,
     Triple,
     ZeroPadShortcut,
+    init_weights,
     projection_shortcut,
     triple,
 )
@@ -37,12 +38,20 @@ STAGE_STRIDES = (1, 2, 2, 2)
 
 
 class BlockFactory:
-    """Makes the residual blocks of the trunk. ``layer`` is 1..4, ``index`` the block within the stage."""
+    """Makes the residual blocks of the trunk. ``layer`` is 1..4, ``index`` the block within the stage,
+    ``overall`` the block within the whole trunk (0-based, stage by stage)."""
 
     expansion = 1
 
     def block(
-        self, cin: int, planes: int, stride: int, downsample: nn.Module | None, layer: int, index: int
+        self,
+        cin: int,
+        planes: int,
+        stride: int,
+        downsample: nn.Module | None,
+        layer: int,
+        index: int,
+        overall: int,
     ) -> nn.Module:
         raise NotImplementedError
 
@@ -52,36 +61,28 @@ class BlockFactory:
 
 @dataclass(frozen=True)
 class KenshoharaBlocks(BlockFactory):
-    """Basic (two 3x3x3) or bottleneck (1-3-1) blocks; 3D or (2+1)D convs; post- or pre-activation.
-
-    ``cardinality`` makes the bottleneck a ResNeXt one (grouped 3x3x3, width ``cardinality*planes//32``).
-    """
+    """Basic (two ``mid`` stages) or bottleneck (``point``, ``mid``, ``point``) blocks. The conv builders
+    make the family: ``ConvBN`` 3x3x3 (R3D), ``Conv2Plus1D`` (R(2+1)D), grouped ``ConvBN`` with
+    ``cardinality`` (ResNeXt: bottleneck width ``cardinality * planes // 32``), ``PreActConv`` with
+    ``preact`` (pre-activation: the block adds no ReLU)."""
 
     bottleneck: bool = False
     expansion: int = 1
-    conv: str = "3d"
+    mid: ConvBuilder = ConvBN((3, 3, 3))
+    point: ConvBuilder = ConvBN((1, 1, 1))
     preact: bool = False
     cardinality: int | None = None
 
-    def _mid(self) -> ConvBuilder:
-        if self.preact:
-            return PreActConv((3, 3, 3))
-        if self.conv == "2p1d":
-            return Conv2Plus1D()
-        return ConvBN((3, 3, 3), groups=self.cardinality or 1)
-
-    def block(self, cin, planes, stride, downsample, layer, index):
-        s = triple(stride)
-        mid = self._mid()
+    def block(self, cin, planes, stride, downsample, layer, index, overall):
+        s, mid = triple(stride), self.mid
         if not self.bottleneck:
             stages = [Stage(mid, cin, planes, s), Stage(mid, planes, planes)]
         else:
             width = self.cardinality * planes // 32 if self.cardinality else planes
-            point = PreActConv((1, 1, 1)) if self.preact else ConvBN((1, 1, 1))
             stages = [
-                Stage(point, cin, width),
+                Stage(self.point, cin, width),
                 Stage(mid, width, width, s),
-                Stage(point, width, planes * self.expansion),
+                Stage(self.point, width, planes * self.expansion),
             ]
         return ResidualBlock(stages, downsample, preact=self.preact)
 
@@ -116,7 +117,7 @@ class ResNet3d(nn.Module):
             self.add_module(name, module)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = stem_pool
-        self.in_planes = widths[0]
+        self.in_planes, self.blocks_made = widths[0], 0
         for i, (n, planes) in enumerate(zip(layers, widths, strict=True)):
             self.add_module(f"layer{i + 1}", self._make_layer(planes, n, STAGE_STRIDES[i], i + 1))
         self.stage_pools = nn.ModuleList([p if p is not None else nn.Identity() for p in stage_pools])
@@ -134,18 +135,16 @@ class ResNet3d(nn.Module):
                 downsample = ZeroPadShortcut(out, ds_stride)
             else:
                 downsample = projection_shortcut(self.in_planes, out, ds_stride)
-        mods = [self.blocks.block(self.in_planes, planes, stride, downsample, layer, 0)]
+        mods = []
+        for i in range(n):
+            cin, s, ds = (self.in_planes, stride, downsample) if i == 0 else (out, 1, None)
+            mods.append(self.blocks.block(cin, planes, s, ds, layer, i, self.blocks_made))
+            self.blocks_made += 1
         self.in_planes = out
-        mods += [self.blocks.block(out, planes, 1, None, layer, i) for i in range(1, n)]
         return nn.Sequential(*mods)
 
     def reset_parameters(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm3d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, T, H, W) clip -> (N, F) pooled features."""
@@ -172,9 +171,20 @@ DEPTHS: dict[int, tuple[bool, tuple[int, int, int, int]]] = {
 }
 
 
+def conv_stem(kt: int) -> ConvBuilder:
+    """The 3D-ResNets stem: a ``kt``x7x7 convolution."""
+    return ConvBN((kt, 7, 7))
+
+
+def conv2plus1d_stem(kt: int) -> ConvBuilder:
+    """The R(2+1)D stem: 1x7x7 then ``kt``x1x1 (mid-planes computed for 3 input channels)."""
+    return Conv2Plus1D(kt=kt, ks=7, mid_in=3)
+
+
 def kenshohara_resnet(
     blocks: KenshoharaBlocks,
     depth_layers: Sequence[int],
+    stem: Callable[[int], ConvBuilder],
     base_widths: Sequence[int] = BASE_WIDTHS,
     *,
     num_classes: int,
@@ -187,22 +197,18 @@ def kenshohara_resnet(
     layers: Sequence[int] | None = None,
     dropout: float = 0.0,
 ) -> ResNet3d:
-    """The 3D-ResNets trunk: 7x7 (``conv1_t_size`` in time) stem, 3x3x3 max pool, widths x ``widen_factor``.
+    """The 3D-ResNets trunk: ``stem(conv1_t_size)``, 3x3x3 max pool, widths x ``widen_factor``.
 
     ``layers`` overrides the blocks per stage (e.g. ``(1, 1, 1, 1)`` for a fast wiring test).
     """
     widths = [int(w * widen_factor) for w in base_widths]
-    if blocks.conv == "2p1d":
-        stem: ConvBuilder = Conv2Plus1D(kt=conv1_t_size, ks=7, mid_in=3)
-    else:
-        stem = ConvBN((conv1_t_size, 7, 7))
     return ResNet3d(
         blocks,
         layers or depth_layers,
         widths,
         num_classes=num_classes,
         in_channels=in_channels,
-        stem=stem,
+        stem=stem(conv1_t_size),
         stem_stride=(conv1_t_stride, 2, 2),
         stem_pool=None if no_max_pool else nn.MaxPool3d(3, stride=2, padding=1),
         shortcut=shortcut,
@@ -227,32 +233,35 @@ def _register_family(prefix: str, family: str, depths: Sequence[int], make) -> N
 
 def _r3d(depth: int, **kwargs) -> ResNet3d:
     bottleneck, layers = DEPTHS[depth]
-    return kenshohara_resnet(KenshoharaBlocks(bottleneck, 4 if bottleneck else 1), layers, **kwargs)
+    return kenshohara_resnet(
+        KenshoharaBlocks(bottleneck, 4 if bottleneck else 1), layers, conv_stem, **kwargs
+    )
 
 
 def _preact(depth: int, **kwargs) -> ResNet3d:
     bottleneck, layers = DEPTHS[depth]
-    blocks = KenshoharaBlocks(bottleneck, 4 if bottleneck else 1, preact=True)
-    return kenshohara_resnet(blocks, layers, **kwargs)
+    blocks = KenshoharaBlocks(
+        bottleneck, 4 if bottleneck else 1, PreActConv((3, 3, 3)), PreActConv((1, 1, 1)), preact=True
+    )
+    return kenshohara_resnet(blocks, layers, conv_stem, **kwargs)
 
 
 def _wide(depth: int, k: int = 2, **kwargs) -> ResNet3d:
     _, layers = DEPTHS[depth]
     widths = [w * k for w in BASE_WIDTHS]
-    return kenshohara_resnet(KenshoharaBlocks(True, 2), layers, widths, **kwargs)
+    return kenshohara_resnet(KenshoharaBlocks(True, 2), layers, conv_stem, widths, **kwargs)
 
 
 def _resnext(depth: int, cardinality: int = 32, **kwargs) -> ResNet3d:
     _, layers = DEPTHS[depth]
-    blocks = KenshoharaBlocks(True, 2, cardinality=cardinality)
-    return kenshohara_resnet(blocks, layers, (128, 256, 512, 1024), **kwargs)
+    blocks = KenshoharaBlocks(True, 2, ConvBN((3, 3, 3), groups=cardinality), cardinality=cardinality)
+    return kenshohara_resnet(blocks, layers, conv_stem, (128, 256, 512, 1024), **kwargs)
 
 
 def _r2plus1d(depth: int, **kwargs) -> ResNet3d:
     bottleneck, layers = DEPTHS[depth]
-    return kenshohara_resnet(
-        KenshoharaBlocks(bottleneck, 4 if bottleneck else 1, conv="2p1d"), layers, **kwargs
-    )
+    blocks = KenshoharaBlocks(bottleneck, 4 if bottleneck else 1, Conv2Plus1D())
+    return kenshohara_resnet(blocks, layers, conv2plus1d_stem, **kwargs)
 
 
 _register_family("r3d", "3D ResNet", (10, 18, 34, 50, 101, 152, 200), _r3d)
