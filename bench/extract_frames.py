@@ -33,7 +33,7 @@ from joblib import Parallel, delayed
 from vr.preprocess.ffmpeg_bin import ffmpeg_exe
 from vr.preprocess.frames import FrameOptions, extract_frames, frames_command
 from vr.preprocess.probe import probe
-from vr.preprocess.sources import find_videos
+from vr.preprocess.videos import find_videos
 
 
 def make_videos(root: Path, n: int, frames: int, width: int, height: int) -> None:

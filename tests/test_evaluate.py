@@ -13,13 +13,13 @@ from click.testing import CliRunner
 
 from vr import layout
 from vr.cli import cli
+from vr.evaluation.evaluate import EvalError, evaluate, load_model_from_checkpoint
+from vr.evaluation.metrics import confusion_image
+from vr.evaluation.results import read_results
+from vr.manifests.resnets3d import write_seed_json
 from vr.manifests.schema import Manifest, VideoRecord
-from vr.manifests.seed import write_seed_json
 from vr.models import create_model, save_checkpoint
-from vr.pipelines.build import build_loader
-from vr.train.evaluate import EvalError, evaluate, load_model_from_checkpoint
-from vr.train.metrics import confusion_image
-from vr.train.results import read_results
+from vr.pipelines.loader import build_loader
 
 LABELS = [f"class{c}" for c in range(7)]
 CLIP = (4, 32, 32)

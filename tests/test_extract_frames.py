@@ -22,7 +22,7 @@ from vr.preprocess.ffmpeg_bin import ffmpeg_exe
 from vr.preprocess.frames import FrameOptions, extract_frames
 from vr.preprocess.probe import VideoError, probe
 from vr.preprocess.runner import FAILED, OK, SKIPPED
-from vr.preprocess.sources import find_videos
+from vr.preprocess.videos import find_videos
 
 W, H, N = 64, 48, 12
 CODECS = {  # container suffix -> ffmpeg encoder arguments (high quality, so frames stay comparable)

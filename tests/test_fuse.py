@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from vr.cli import cli
-from vr.train.fuse import fuse
-from vr.train.results import EvalError, read_results
+from vr.evaluation.fuse import fuse
+from vr.evaluation.results import EvalError, read_results
 
 LABELS = ["a", "b", "c"]
 TRUTH = {"v1": "a", "v2": "b", "v3": "c", "v4": "a"}

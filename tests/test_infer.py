@@ -14,11 +14,11 @@ from test_evaluate import make_checkpoint
 from vr import layout
 from vr.cli import cli
 from vr.datasets.encode import write_video
+from vr.evaluation.infer import Predictor, find_video_files, training_data_info, video_clips
 from vr.manifests.schema import Manifest, VideoRecord
-from vr.pipelines.build import build_loader
+from vr.pipelines.loader import build_loader
 from vr.preprocess.flow import FlowOptions, FlowTask, flow_video
 from vr.preprocess.frames import FrameOptions, FrameTask, extract_video
-from vr.train.infer import Predictor, find_video_files, training_data_info, video_clips
 
 LABELS = [f"class{c}" for c in range(7)]
 SHORT = 32  # decoding short side (the "training data" here is preprocessed at this size)
@@ -134,7 +134,7 @@ def test_checkpoint_keeps_the_preprocessing_for_infer(video, tmp_path):
     import shutil
 
     from vr.models import load_checkpoint, save_checkpoint
-    from vr.pipelines.build import open_source
+    from vr.pipelines.loader import open_source
     from vr.pipelines.sources import data_info
     from vr.preprocess.flow_engines import TVL1Params
 

@@ -15,8 +15,8 @@ from vr.layout import commit_folder, image_name, temp_sibling
 from vr.manifests.build import build_manifest
 from vr.manifests.info import count_table
 from vr.manifests.listing import AnnotationError, SplitError
+from vr.manifests.resnets3d import import_seed_json, to_seed_json
 from vr.manifests.schema import read_manifest
-from vr.manifests.seed import import_seed_json, to_seed_json
 
 JPEG = cv2.imencode(".jpg", np.full((8, 8, 3), 127, np.uint8))[1].tobytes()
 

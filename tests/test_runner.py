@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from vr.preprocess.plan import clean_stale_temps, split_pending
+from vr.preprocess.jobs import clean_stale_temps, split_pending
 from vr.preprocess.runner import (
     FAILED,
     OK,

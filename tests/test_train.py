@@ -347,7 +347,7 @@ def test_one_set_of_defaults_for_the_cli_the_config_and_the_loaders():
     import dataclasses
 
     from vr.commands.train import train as train_command
-    from vr.pipelines.build import LoaderOptions
+    from vr.pipelines.loader import LoaderOptions
     from vr.pipelines.sampling import SamplingConfig
 
     config = {f.name: f.default for f in dataclasses.fields(TrainConfig)}

@@ -110,7 +110,7 @@ def demo_train_config(config: DemoConfig, modality: str, on_gpu: bool) -> TrainC
 
 def evaluate_run(config: DemoConfig, run: Path, progress: bool = False):
     """Video-level evaluation of the run in ``run`` on the demo's test shards (``test_video.json``)."""
-    from vr.train.evaluate import evaluate
+    from vr.evaluation.evaluate import evaluate
 
     return evaluate(
         run / "last.pth",
@@ -144,13 +144,13 @@ def _run_demo(config: DemoConfig, quiet: bool) -> dict:
     import torch
 
     from vr.datasets.synth import generate
+    from vr.evaluation.fuse import fuse
     from vr.manifests.build import build_manifest
     from vr.preprocess.flow import FlowOptions, flow_tvl1
     from vr.preprocess.flow_engines import TVL1Params
     from vr.preprocess.frames import FrameOptions, extract_frames
     from vr.shards.build import build_shards
     from vr.shards.plan import ShardOptions
-    from vr.train.fuse import fuse
     from vr.train.trainer import train
 
     on_gpu = config.device != "cpu" and torch.cuda.is_available()  # GPU: nvJPEG loader, torch TV-L1

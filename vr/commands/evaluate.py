@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from vr.commands.options import Real, remote_options
-from vr.train.results import EvalError, ranked
+from vr.evaluation.results import EvalError, ranked
 
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 PER_CLASS_ROWS = 30  # print the per-class table for label sets up to this size
@@ -55,7 +55,7 @@ def _pct(value: float | None) -> str:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def eval_command(checkpoint: Path, data: str, mode: str, n_clips: int, n_crops: str, **options) -> None:
     """Clip or video accuracy of CHECKPOINT, per-class accuracy, confusion matrix and predictions JSON."""
-    from vr.train.evaluate import evaluate
+    from vr.evaluation.evaluate import evaluate
 
     output = options.pop("output") or checkpoint.with_name(f"eval_{mode}.json")
     quiet = options.pop("quiet")
@@ -123,7 +123,7 @@ def infer_command(
     checkpoint: Path, videos: tuple[Path, ...], topk: int, as_json: bool, n_crops: str, quiet: bool, **options
 ) -> None:
     """Top-k labels of raw VIDEO files (folders are searched for videos) by CHECKPOINT."""
-    from vr.train.infer import Predictor, find_video_files
+    from vr.evaluation.infer import Predictor, find_video_files
 
     files = find_video_files(videos)
     if not files:
@@ -177,8 +177,8 @@ def _weights(ctx: click.Context, param: click.Parameter, value: str) -> tuple[fl
 @click.option("--topk", type=click.IntRange(1), help="Classes kept per video in the JSON [default: all].")
 def fuse_command(rgb: Path, flow: Path, weights: tuple[float, float], output: Path | None, topk: int | None):
     """Two-stream late fusion of the RGB and FLOW results JSONs (from vr eval or vr infer --json)."""
-    from vr.train.fuse import fuse
-    from vr.train.results import read_results
+    from vr.evaluation.fuse import fuse
+    from vr.evaluation.results import read_results
 
     try:
         result = fuse(read_results(rgb), read_results(flow), weights)

@@ -11,8 +11,8 @@ from vr.manifests.build import DATASETS, build_manifest
 from vr.manifests.info import count_table, summary
 from vr.manifests.listing import AnnotationError, SplitError
 from vr.manifests.report import BuildReport
+from vr.manifests.resnets3d import SeedExportError, import_seed_json, misplaced_for_seed, write_seed_json
 from vr.manifests.schema import SUBSETS, Manifest, ManifestError, read_manifest
-from vr.manifests.seed import SeedExportError, import_seed_json, misplaced_for_seed, write_seed_json
 
 EXISTING = click.Path(exists=True, path_type=Path)
 FRAME_ROOT = click.Path(exists=True, file_okay=False, path_type=Path)

@@ -11,7 +11,7 @@ import click
 from vr.commands.options import JOBS, Real
 from vr.preprocess.flow_engines import ENGINES, PRECISIONS, TVL1Params
 from vr.preprocess.runner import BACKENDS, REPORT_NAME, Outcome, failure_lines, summarize
-from vr.preprocess.sources import DATASETS
+from vr.preprocess.videos import DATASETS
 
 _SRC = click.Path(exists=True, file_okay=False, path_type=Path)
 _DST = click.Path(file_okay=False, path_type=Path)

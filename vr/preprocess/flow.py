@@ -22,10 +22,10 @@ from vr.preprocess.decode import iter_frames
 from vr.preprocess.flow_engines import PRECISIONS, TVL1Params, get_engine, gpu_jobs, resolve_engine
 from vr.preprocess.flow_io import DEFAULT_BOUND, DEFAULT_JPEG_QUALITY, write_pair
 from vr.preprocess.geometry import check_size_args, scaled_size
-from vr.preprocess.plan import require_videos, run_per_video
+from vr.preprocess.jobs import require_videos, run_per_video
 from vr.preprocess.probe import VideoError
 from vr.preprocess.runner import OK, Outcome
-from vr.preprocess.sources import list_videos
+from vr.preprocess.videos import list_videos
 
 VIDEO_DEFAULT_SIZE = 240  # short side when flow is computed from videos and no size is given
 

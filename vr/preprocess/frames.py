@@ -20,10 +20,10 @@ from vr import layout
 from vr.preprocess.ffmpeg_bin import ffmpeg_exe
 from vr.preprocess.ffmpeg_log import LOG_ARGS, damage, error_line, parse_log
 from vr.preprocess.geometry import check_size_args, scale_expressions
-from vr.preprocess.plan import require_videos, run_per_video
+from vr.preprocess.jobs import require_videos, run_per_video
 from vr.preprocess.probe import VideoError, check_readable, parse_stream
 from vr.preprocess.runner import OK, Outcome
-from vr.preprocess.sources import list_videos
+from vr.preprocess.videos import list_videos
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from vr.shards.plan import (
     order_samples,
     scan_record,
 )
-from vr.shards.sources import Inputs
+from vr.shards.samples import Inputs
 from vr.shards.writer import write_shard
 
 

@@ -11,7 +11,7 @@ from vr.preprocess.decode import iter_frames
 from vr.preprocess.probe import VideoError
 from vr.shards.format import rgb_member
 from vr.shards.plan import SampleSpec, ShardOptions
-from vr.shards.sources import Members, SampleError
+from vr.shards.samples import Members, SampleError
 
 
 def encode_jpeg(rgb, quality: int) -> bytes:

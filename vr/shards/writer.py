@@ -22,7 +22,7 @@ from vr.layout import TMP_PREFIX
 from vr.shards.format import MemberIndexBuilder, members_name
 from vr.shards.index import part_path, write_bytes_atomic, write_json_atomic
 from vr.shards.plan import BLOCK, NAME_FIELD, Rejected, SampleSpec, ShardOptions, ShardPlan, tar_bytes
-from vr.shards.sources import Inputs, Members, SampleError, load_sample
+from vr.shards.samples import Inputs, Members, SampleError, load_sample
 
 MEMBER_MODE = 0o644
 PREFETCH = 2  # samples loaded ahead of the one being written

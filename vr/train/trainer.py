@@ -53,7 +53,7 @@ def build_loaders(
 ):
     """The training loader (its first pass from batch ``start_batch`` of epoch ``start_epoch``, 0-based)
     and, when there is validation data, the validation loader (centre clips)."""
-    from vr.pipelines.build import build_loader
+    from vr.pipelines.loader import build_loader
 
     if config.loader == "dali-video":
         return _video_loaders(config, dist_info, device, start_batch)

@@ -21,6 +21,8 @@ import cv2
 import numpy as np
 import torch
 
+from vr.evaluation.evaluate import PRECISIONS, clip_settings, load_model_from_checkpoint
+from vr.evaluation.results import EvalError, Results
 from vr.layout import VIDEO_EXTENSIONS
 from vr.modality import mean_std
 from vr.modality import modality as modality_of
@@ -30,8 +32,6 @@ from vr.pipelines.sampling import SamplingConfig, clip_spec
 from vr.preprocess.flow_engines import TVL1Params, get_engine
 from vr.preprocess.flow_io import DEFAULT_BOUND, DEFAULT_JPEG_QUALITY, quantize
 from vr.preprocess.probe import VideoError
-from vr.train.evaluate import PRECISIONS, clip_settings, load_model_from_checkpoint
-from vr.train.results import EvalError, Results
 
 log = logging.getLogger("vr.infer")
 
@@ -53,7 +53,7 @@ def find_video_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
 def training_data_info(ckpt: dict) -> dict:
     """What the checkpoint knows of its training data (see :func:`vr.pipelines.sources.data_info`): its
     ``data_info``, else (checkpoints of older versions) read from the training data when it is at hand."""
-    from vr.pipelines.build import open_source
+    from vr.pipelines.loader import open_source
     from vr.pipelines.sources import data_info
     from vr.storage import StorageError
 

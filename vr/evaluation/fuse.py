@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vr.train.metrics import accuracy
-from vr.train.results import EvalError, Results
+from vr.evaluation.metrics import accuracy
+from vr.evaluation.results import EvalError, Results
 
 
 @dataclass

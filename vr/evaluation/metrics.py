@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vr.train.results import ranked
+from vr.evaluation.results import ranked
 
 
 def topk_correct(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:

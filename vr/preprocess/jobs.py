@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from vr.layout import TMP_PREFIX, is_complete
 from vr.locks import output_lock
 from vr.preprocess.runner import FAILED, SKIPPED, Outcome, run_tasks, write_report
-from vr.preprocess.sources import Listing
+from vr.preprocess.videos import Listing
 
 S = TypeVar("S")
 
@@ -60,7 +60,7 @@ def split_pending(
 
 def listing_failures(listing: Listing, src: str | os.PathLike) -> list[Outcome]:
     """A failed outcome for every entry of the source tree that could not be taken (see
-    :class:`~vr.preprocess.sources.Listing`), named by its path under ``src``."""
+    :class:`~vr.preprocess.videos.Listing`), named by its path under ``src``."""
     root = Path(src).absolute()
     out = []
     for path, reason in listing.problems:

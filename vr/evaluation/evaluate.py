@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from vr.evaluation.metrics import accuracy, confusion_matrix, per_class_accuracy, write_confusion_png
+from vr.evaluation.results import EvalError, Results
 from vr.modality import MODALITIES
-from vr.train.metrics import accuracy, confusion_matrix, per_class_accuracy, write_confusion_png
-from vr.train.results import EvalError, Results
 
 log = logging.getLogger("vr.eval")
 
@@ -201,7 +201,7 @@ def evaluate(
     None); beside it ``<stem>.confusion.png`` and ``<stem>.metrics.json``. Raises :class:`EvalError`
     before reading any clip when the inputs do not fit together.
     """
-    from vr.pipelines.build import build_loader, open_source
+    from vr.pipelines.loader import build_loader, open_source
     from vr.pipelines.sources import SourceError
     from vr.storage import StorageError
     from vr.train.engine import predict
