@@ -44,13 +44,17 @@ def tiny_kwargs(name: str) -> dict:
         return {"widen_factor": 0.25, "cardinality": 8}
     if name.startswith("wrn3d"):
         return {"widen_factor": 1 / 32, "k": 1}
+    if name.startswith("x3d"):
+        return {"width_factor": 0.25, "head_hidden": 16}
+    if name.startswith("slowfast"):
+        return {"widen_factor": 1 / 8}
     return {"widen_factor": 1 / 32}
 
 
 def tiny_clip(name: str) -> tuple[int, int, int]:
     if name.startswith(("p3d", "densenet3d")):
         return (16, 32, 32)  # P3D pools time 16 -> 1 before its 2D stage; DenseNet has 4 x 2 pools
-    if name.startswith("i3d"):
+    if name.startswith(("i3d", "slowfast")):
         return (8, 32, 32)
     return (4, 16, 16)
 
@@ -91,7 +95,7 @@ def test_unknown_name_lists_close_names():
         create_model("r3d19", num_classes=3)
     assert "close names" in str(info.value)
     with pytest.raises(UnknownModelError, match="r2plus1d18"):
-        create_model("r2plus1d_18", num_classes=3)
+        create_model("r2plus1d_19", num_classes=3)
 
 
 def test_unknown_kwarg_names_the_model():
@@ -247,6 +251,53 @@ def test_load_pretrained_rgb_to_flow():
     torch.testing.assert_close(flow.conv1.weight, mean.expand(-1, 2, -1, -1, -1))
     x = torch.randn(1, 2, 4, 16, 16)
     assert flow.eval()(x).shape == (1, 7)
+
+
+def test_load_pretrained_rgb_to_flow_adapts_both_slowfast_pathways():
+    torch.manual_seed(0)
+    rgb = create_model("slowfast_r50_8x8", 7, widen_factor=1 / 8, layers=(1, 1, 1, 1))
+    flow = create_model("slowfast_r50_8x8", 7, in_channels=2, widen_factor=1 / 8, layers=(1, 1, 1, 1))
+    load_pretrained(flow, {"state_dict": rgb.state_dict()})
+    for pathway in ("slow", "fast"):
+        expected = getattr(rgb, pathway).conv1.weight.mean(dim=1, keepdim=True).expand(-1, 2, -1, -1, -1)
+        torch.testing.assert_close(getattr(flow, pathway).conv1.weight, expected)
+    assert flow.eval()(torch.randn(1, 2, 8, 32, 32)).shape == (1, 7)
+
+
+def test_slowfast_takes_a_fast_clip_or_a_pathway_pair():
+    torch.manual_seed(0)
+    model = create_model("slowfast_r50_4x16", 3, widen_factor=1 / 8, layers=(1, 1, 1, 1)).eval()
+    x = torch.randn(2, 3, 16, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), model([x[:, :, ::8], x]))
+        assert not torch.allclose(model(x), model([x[:, :, 1::8], x]))
+
+
+def test_x3d_layout_follows_the_paper():
+    with torch.device("meta"):
+        m = create_model("x3d_m", 400)
+        large = create_model("x3d_l", 400)
+    assert [len(getattr(m, f"layer{i}")) for i in range(1, 5)] == [3, 5, 11, 7]
+    assert [len(getattr(large, f"layer{i}")) for i in range(1, 5)] == [5, 10, 25, 15]
+    assert [getattr(m, f"layer{i}")[0].conv3.out_channels for i in range(1, 5)] == [24, 48, 96, 192]
+    block = m.layer2[0]
+    assert block.conv2.groups == block.conv2.in_channels == 108 and hasattr(block, "se2")
+    assert not hasattr(m.layer2[1], "se2") and hasattr(m.layer2[2], "se2")
+    assert m.conv5.out_channels == 432 and m.lin5.out_features == 2048
+    assert m.conv1_t.groups == 24 and m.conv1_t.kernel_size == (5, 1, 1)
+    assert len(m.layer1[0].downsample) == 1  # same width, stride only: a conv without norm
+
+
+def test_csn_modes():
+    with torch.device("meta"):
+        ir, ip = create_model("ircsn_152", 400), create_model("ipcsn_152", 400)
+    assert ir.layer3[0].conv2.groups == 256 and not hasattr(ir.layer3[0], "conv2_p")
+    assert ip.layer3[0].conv2.groups == 256 and ip.layer3[0].conv2_p.kernel_size == (1, 1, 1)
+    assert [len(getattr(ir, f"layer{i}")) for i in range(1, 5)] == [3, 8, 36, 3]
+    with pytest.raises(ValueError, match="'ir' or 'ip'"):
+        from vr.models.csn import csn
+
+        csn(50, "xx", num_classes=3)
 
 
 def test_load_pretrained_rejects_wrong_family_and_depth():

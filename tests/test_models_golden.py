@@ -45,8 +45,9 @@ def _clip(fixture: dict) -> torch.Tensor:
 
 
 def test_fixtures_present():
-    assert len(FIXTURES) >= 12
-    assert sum(p.stat().st_size for p in GOLDEN.iterdir()) < 3 * 2**20
+    assert len(FIXTURES) >= 18
+    assert {"pytorchvideo"} <= {_fixture(name)["source"] for name in FIXTURES}
+    assert sum(p.stat().st_size for p in GOLDEN.iterdir()) < 6 * 2**20
 
 
 @pytest.mark.parametrize("name", FIXTURES)

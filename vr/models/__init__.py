@@ -10,7 +10,7 @@ baseline). ``in_channels=2`` is the Flow modality for all of them. Parameter nam
 originals; :mod:`vr.models.convert` lists the few renamings.
 """
 
-from vr.models import densenet, i3d, p3d, resnet  # noqa: F401  (register the families)
+from vr.models import csn, densenet, i3d, p3d, resnet, slowfast, tvresnet, x3d  # noqa: F401  (register the families)
 from vr.models.checkpoint import convert_weights, model_checkpoint, model_from_checkpoint
 from vr.models.convert import SOURCES, convert_state_dict, detect_source, load_pretrained
 from vr.models.files import CheckpointError, load_caffe2_pickle, load_checkpoint, save_checkpoint

@@ -3,13 +3,13 @@
 A *conv builder* is a small stateless object that creates the modules of one convolution stage
 (convolution plus batch norm) and runs them. It registers them directly on the owning module under
 flat names (``conv{tag}``/``bn{tag}``, ``conv{tag}_s``/``bn{tag}_s``/... ) so that parameter names
-match the published checkpoints without nesting. R3D, R(2+1)D, P3D, I3D and the pre-activation and
-ResNeXt variants are one :class:`ResidualBlock` with different builders.
+match the published checkpoints without nesting. R3D, R(2+1)D, P3D, I3D, CSN, X3D and the
+pre-activation and ResNeXt variants are one :class:`ResidualBlock` with different builders.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -49,19 +49,93 @@ class ConvBuilder:
 
 @dataclass(frozen=True)
 class ConvBN(ConvBuilder):
-    """``conv{tag}`` (kernel ``kernel``, "same" padding, optional groups) then ``bn{tag}``."""
+    """``conv{tag}`` (kernel ``kernel``, "same" padding) then ``bn{tag}``, then, with ``se`` > 0, a
+    squeeze-and-excitation ``se{tag}`` of ``se_width(cout)`` channels.
+
+    ``groups``: grouped convolution (ResNeXt); ``depthwise``: one group per channel (X3D, CSN).
+    """
 
     kernel: Triple = (3, 3, 3)
     groups: int = 1
+    depthwise: bool = False
+    se: float = 0.0
+
+    def build(self, cin, cout, stride, tag):
+        if self.depthwise and cin != cout:
+            raise ValueError(f"a depthwise convolution keeps its width, got {cin} -> {cout}")
+        modules: dict[str, nn.Module] = {
+            f"conv{tag}": _conv(cin, cout, self.kernel, stride, cout if self.depthwise else self.groups),
+            f"bn{tag}": nn.BatchNorm3d(cout),
+        }
+        if self.se > 0:
+            modules[f"se{tag}"] = SqueezeExcite(cout, round_width(cout, self.se))
+        return modules
+
+    def apply(self, owner, tag, x):
+        x = getattr(owner, f"bn{tag}")(getattr(owner, f"conv{tag}")(x))
+        return getattr(owner, f"se{tag}")(x) if self.se > 0 else x
+
+
+@dataclass(frozen=True)
+class InteractionPreserved(ConvBuilder):
+    """ip-CSN's middle stage: a 1x1x1 ``conv{tag}_p`` (channel interactions), then a depthwise
+    ``conv{tag}`` (kernel ``kernel``, with the stride) and ``bn{tag}``."""
+
+    kernel: Triple = (3, 3, 3)
 
     def build(self, cin, cout, stride, tag):
         return {
-            f"conv{tag}": _conv(cin, cout, self.kernel, stride, self.groups),
+            f"conv{tag}_p": _conv(cin, cout, (1, 1, 1), (1, 1, 1)),
+            f"conv{tag}": _conv(cout, cout, self.kernel, stride, cout),
             f"bn{tag}": nn.BatchNorm3d(cout),
         }
 
     def apply(self, owner, tag, x):
+        x = getattr(owner, f"conv{tag}_p")(x)
         return getattr(owner, f"bn{tag}")(getattr(owner, f"conv{tag}")(x))
+
+
+@dataclass(frozen=True)
+class SeparableStem(ConvBuilder):
+    """X3D's stem: a 1xKxK ``conv{tag}_s`` (spatial stride), a depthwise Tx1x1 ``conv{tag}_t`` (temporal
+    stride), then ``bn{tag}``."""
+
+    kt: int = 5
+    ks: int = 3
+
+    def build(self, cin, cout, stride, tag):
+        st, sh, sw = stride
+        return {
+            f"conv{tag}_s": _conv(cin, cout, (1, self.ks, self.ks), (1, sh, sw)),
+            f"conv{tag}_t": _conv(cout, cout, (self.kt, 1, 1), (st, 1, 1), cout),
+            f"bn{tag}": nn.BatchNorm3d(cout),
+        }
+
+    def apply(self, owner, tag, x):
+        x = getattr(owner, f"conv{tag}_t")(getattr(owner, f"conv{tag}_s")(x))
+        return getattr(owner, f"bn{tag}")(x)
+
+
+def round_width(width: float, multiplier: float, divisor: int = 8) -> int:
+    """``width * multiplier`` rounded to a multiple of ``divisor`` (at least ``divisor``), never more than
+    10% below the exact product: the channel rounding of X3D and its squeeze-and-excitation."""
+    exact = width * multiplier
+    rounded = max(divisor, int(exact + divisor / 2) // divisor * divisor)
+    return int(rounded + divisor if rounded < 0.9 * exact else rounded)
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation: global mean -> 1x1x1 ``fc1`` -> ReLU -> ``fc2`` -> sigmoid, scaling the
+    channels of its input."""
+
+    def __init__(self, channels: int, reduced: int):
+        super().__init__()
+        self.fc1 = nn.Conv3d(channels, reduced, 1)
+        self.fc2 = nn.Conv3d(reduced, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = self.fc2(F.relu(self.fc1(x.mean(dim=(2, 3, 4), keepdim=True))))
+        return x * torch.sigmoid(scale)
 
 
 @dataclass(frozen=True)
@@ -87,15 +161,17 @@ class Conv2Plus1D(ConvBuilder):
     """R(2+1)D stage: 1xKxK spatial ``conv{tag}_s``/``bn{tag}_s``, ReLU, Tx1x1 ``conv{tag}_t``/``bn{tag}_t``.
 
     ``mid_in`` overrides the input width used by the mid-plane formula (the 3D-ResNets stem uses 3
-    whatever the number of input channels).
+    whatever the number of input channels); ``mid`` sets the width in between outright (torchvision's
+    stem: 45).
     """
 
     kt: int = 3
     ks: int = 3
     mid_in: int | None = None
+    mid: int | None = None
 
     def build(self, cin, cout, stride, tag):
-        mid = mid_planes_2plus1d(self.mid_in or cin, cout, self.kt, self.ks)
+        mid = self.mid or mid_planes_2plus1d(self.mid_in or cin, cout, self.kt, self.ks)
         st, sh, sw = stride
         return {
             f"conv{tag}_s": _conv(cin, mid, (1, self.ks, self.ks), (1, sh, sw)),
@@ -163,20 +239,35 @@ class ZeroPadShortcut(nn.Module):
         return F.pad(x, (0, 0, 0, 0, 0, 0, 0, self.out_planes - x.shape[1]))
 
 
-def projection_shortcut(cin: int, cout: int, stride: Triple) -> nn.Sequential:
-    """Shortcut "B": 1x1x1 convolution with stride, then batch norm (``downsample.0``/``.1``)."""
-    return nn.Sequential(nn.Conv3d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm3d(cout))
+def projection_shortcut(cin: int, cout: int, stride: Triple, norm: bool = True) -> nn.Sequential:
+    """Shortcut "B": 1x1x1 convolution with stride, then batch norm (``downsample.0``/``.1``; X3D has
+    no norm where the width does not change)."""
+    conv = nn.Conv3d(cin, cout, 1, stride=stride, bias=False)
+    return nn.Sequential(conv, nn.BatchNorm3d(cout)) if norm else nn.Sequential(conv)
+
+
+Activation = Callable[[torch.Tensor], torch.Tensor]
 
 
 class ResidualBlock(nn.Module):
-    """Stages in sequence (ReLU between post-activation stages), plus the shortcut, plus ReLU.
+    """Stages in sequence (an activation between post-activation stages: ReLU, or ``activations[i]``
+    after stage ``i``), plus the shortcut, plus ReLU.
 
     With ``preact=True`` the stages carry their own BN-ReLU in front and the block adds no ReLU.
     """
 
-    def __init__(self, stages: Sequence[Stage], downsample: nn.Module | None = None, preact: bool = False):
+    def __init__(
+        self,
+        stages: Sequence[Stage],
+        downsample: nn.Module | None = None,
+        preact: bool = False,
+        activations: Sequence[Activation] | None = None,
+    ):
         super().__init__()
         self.preact = preact
+        self.activations = tuple(activations or [F.relu] * (len(stages) - 1))
+        if len(self.activations) != len(stages) - 1:
+            raise ValueError("a block needs one activation between each two stages")
         plan: list[tuple[ConvBuilder, int | str]] = []
         next_tag = 1
         for stage in stages:
@@ -195,7 +286,7 @@ class ResidualBlock(nn.Module):
         for i, (builder, tag) in enumerate(self.plan):
             out = builder.apply(self, tag, out)
             if not self.preact and i < last:
-                out = F.relu(out)
+                out = self.activations[i](out)
         identity = x if self.downsample is None else self.downsample(x)
         out = out + identity
         return out if self.preact else F.relu(out)

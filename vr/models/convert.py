@@ -12,6 +12,7 @@ Sources and their (documented, complete) renamings:
   ``res{L}_{B}_branch1_w``/``_bn_*`` -> ``layer{L-1}.{B}.downsample.{0,1}``, ``pred_{w,b}`` -> ``fc``;
   ``model_iter``, ``lr`` and ``*_momentum`` blobs are dropped; any other blob keeps its name (so a
   strict load reports it).
+* ``pytorchvideo`` (unwrap ``model_state``) and ``torchvision``: see :mod:`vr.models.importers`.
 * ``vr``: a ``vr`` checkpoint (``arch``, ``model_args``, ``state_dict``); unwrapped only.
 """
 
@@ -27,16 +28,18 @@ import torch
 from torch import nn
 
 from vr.models.files import CheckpointError, load_checkpoint
+from vr.models.importers import convert_pytorchvideo, convert_torchvision, is_pytorchvideo, is_torchvision
 
-SOURCES = ("kenshohara", "p3d", "i3d-caffe2", "vr")
+SOURCES = ("kenshohara", "p3d", "i3d-caffe2", "pytorchvideo", "torchvision", "vr")
 
 
 # --------------------------------------------------------------------------- conversion
 
 
 def _unwrap(obj: Any) -> dict[str, Any]:
-    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
-        obj = obj["state_dict"]
+    for wrapper in ("state_dict", "model_state"):
+        if isinstance(obj, Mapping) and isinstance(obj.get(wrapper), Mapping):
+            obj = obj[wrapper]
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"expected a state dict (a mapping), got {type(obj).__name__}")
     return {k[len("module.") :] if k.startswith("module.") else k: v for k, v in obj.items()}
@@ -53,6 +56,10 @@ def detect_source(obj: Any) -> str:
         return "i3d-caffe2"
     if "conv1_custom.weight" in keys:
         return "p3d"
+    if is_pytorchvideo(keys):
+        return "pytorchvideo"
+    if is_torchvision(keys):
+        return "torchvision"
     return "kenshohara"
 
 
@@ -110,6 +117,10 @@ def convert_state_dict(state_dict: Any, source: str = "auto") -> dict[str, torch
                 k = "conv1." + k[len("conv1_custom.") :]
             out[k] = t.unsqueeze(2) if t.dim() == 4 else t
         return out
+    if source == "pytorchvideo":
+        return convert_pytorchvideo({k: _to_tensor(v, k) for k, v in _unwrap(state_dict).items()})
+    if source == "torchvision":
+        return convert_torchvision({k: _to_tensor(v, k) for k, v in _unwrap(state_dict).items()})
     if source == "i3d-caffe2":
         blobs = state_dict.get("blobs", state_dict) if isinstance(state_dict, Mapping) else state_dict
         if not isinstance(blobs, Mapping):
@@ -137,9 +148,18 @@ def classifier(model: nn.Module) -> tuple[str, nn.Linear]:
 
 def first_conv(model: nn.Module) -> tuple[str, nn.Conv3d]:
     """The first 3D convolution (the one that sees the input channels) and its qualified name."""
+    return input_convs(model)[0]
+
+
+def input_convs(model: nn.Module) -> list[tuple[str, nn.Conv3d]]:
+    """Every 3D convolution that sees the input channels: the model's ``input_convs`` names (SlowFast:
+    one per pathway), else the first Conv3d."""
+    names = getattr(model, "input_convs", None)
+    if names:
+        return [(name, model.get_submodule(name)) for name in names]
     for name, module in model.named_modules():
         if isinstance(module, nn.Conv3d):
-            return name, module
+            return [(name, module)]
     raise CheckpointError(f"{type(model).__name__} has no Conv3d")
 
 
@@ -214,17 +234,19 @@ def load_pretrained(
     )
     state = convert_state_dict(raw, source)
     head_name, head = classifier(model)
-    conv_name, conv = first_conv(model)
-    conv_key = f"{conv_name}.weight"
-    if conv_key in state and state[conv_key].dim() == 5 and state[conv_key].shape[1] != conv.in_channels:
+    for conv_name, conv in input_convs(model):
+        conv_key = f"{conv_name}.weight"
+        weight = state.get(conv_key)
+        if weight is None or weight.dim() != 5 or weight.shape[1] == conv.in_channels:
+            continue
         if not in_channels_from_rgb:
             raise CheckpointError(
-                f"{conv_key}: checkpoint has {state[conv_key].shape[1]} input channels, model "
-                f"{conv.in_channels}: a {_MODALITY_NAMES.get(int(state[conv_key].shape[1]), 'other')} "
+                f"{conv_key}: checkpoint has {weight.shape[1]} input channels, model "
+                f"{conv.in_channels}: a {_MODALITY_NAMES.get(int(weight.shape[1]), 'other')} "
                 f"checkpoint for a {_MODALITY_NAMES.get(conv.in_channels, 'other')} model (RGB weights for "
                 "a Flow model: in_channels_from_rgb=True, `vr train --rgb-to-flow`)"
             )
-        state[conv_key] = adapt_first_conv(state[conv_key], conv.in_channels)
+        state[conv_key] = adapt_first_conv(weight, conv.in_channels)
     target_classes = head.out_features if new_num_classes is None else new_num_classes
     overrides = {}
     if n_pretrain_classes is not None:

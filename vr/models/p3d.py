@@ -31,25 +31,24 @@ class P3DBlocks(BlockFactory):
     expansion: int = 4
 
     def block(self, cin, planes, stride, downsample, layer, index, overall):
-        first = (1, stride, stride)
         point = ConvBN((1, 1, 1))
         if layer == 4:
             stages = [
-                Stage(point, cin, planes, first),
+                Stage(point, cin, planes, stride),
                 Stage(ConvBN((1, 3, 3)), planes, planes, tag="_normal"),
                 Stage(point, planes, planes * self.expansion, tag=4),
             ]
         else:
             st = PseudoST(self.st_struct[overall % len(self.st_struct)])
             stages = [
-                Stage(point, cin, planes, first),
+                Stage(point, cin, planes, stride),
                 Stage(st, planes, planes),
                 Stage(point, planes, planes * self.expansion),
             ]
         return ResidualBlock(stages, downsample)
 
-    def shortcut_stride(self, stride: int, layer: int) -> Triple:
-        return (1, stride, stride)
+    def stage_stride(self, layer: int) -> Triple:
+        return (1, *super().stage_stride(layer)[1:])
 
 
 def _p3d(

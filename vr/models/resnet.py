@@ -39,7 +39,8 @@ STAGE_STRIDES = (1, 2, 2, 2)
 
 class BlockFactory:
     """Makes the residual blocks of the trunk. ``layer`` is 1..4, ``index`` the block within the stage,
-    ``overall`` the block within the whole trunk (0-based, stage by stage)."""
+    ``overall`` the block within the whole trunk (0-based, stage by stage); ``stride`` is the first
+    block's (:meth:`stage_stride`), (1, 1, 1) for the others."""
 
     expansion = 1
 
@@ -47,7 +48,7 @@ class BlockFactory:
         self,
         cin: int,
         planes: int,
-        stride: int,
+        stride: Triple,
         downsample: nn.Module | None,
         layer: int,
         index: int,
@@ -55,8 +56,13 @@ class BlockFactory:
     ) -> nn.Module:
         raise NotImplementedError
 
-    def shortcut_stride(self, stride: int, layer: int) -> Triple:
-        return triple(stride)
+    def stage_stride(self, layer: int) -> Triple:
+        """The stride of stage ``layer`` (in its first block and its shortcut)."""
+        return triple(STAGE_STRIDES[layer - 1])
+
+    def shortcut(self, cin: int, cout: int, stride: Triple) -> nn.Module:
+        """The projection shortcut ("B") of a block that changes width or resolution."""
+        return projection_shortcut(cin, cout, stride)
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ class KenshoharaBlocks(BlockFactory):
     cardinality: int | None = None
 
     def block(self, cin, planes, stride, downsample, layer, index, overall):
-        s, mid = triple(stride), self.mid
+        s, mid = stride, self.mid
         if not self.bottleneck:
             stages = [Stage(mid, cin, planes, s), Stage(mid, planes, planes)]
         else:
@@ -88,7 +94,14 @@ class KenshoharaBlocks(BlockFactory):
 
 
 class ResNet3d(nn.Module):
-    """Stem -> [stem pool] -> layer1..layer4 (with optional pools after each) -> avgpool -> dropout -> fc."""
+    """Stem -> [stem pool] -> layer1..layer4 (with optional pools after each) -> [conv5] -> avgpool ->
+    [lin5] -> dropout -> fc.
+
+    ``head_conv`` > 0 adds X3D's 1x1x1 ``conv5``/``bn5``/ReLU before pooling, ``head_hidden`` > 0 its
+    bias-free ``lin5``/ReLU after pooling (its 1x1x1 conv on the pooled vector). ``num_classes=0`` makes
+    a trunk without head (a SlowFast pathway); ``lateral[i]`` channels are concatenated to the input of
+    stage ``i + 1`` by its owner (SlowFast's fast-to-slow fusions).
+    """
 
     def __init__(
         self,
@@ -104,6 +117,9 @@ class ResNet3d(nn.Module):
         stage_pools: Sequence[nn.Module | None] = (None, None, None, None),
         shortcut: str = "B",
         dropout: float = 0.0,
+        head_conv: int = 0,
+        head_hidden: int = 0,
+        lateral: Sequence[int] = (0, 0, 0, 0),
     ):
         super().__init__()
         if shortcut not in ("A", "B"):
@@ -119,25 +135,36 @@ class ResNet3d(nn.Module):
         self.maxpool = stem_pool
         self.in_planes, self.blocks_made = widths[0], 0
         for i, (n, planes) in enumerate(zip(layers, widths, strict=True)):
-            self.add_module(f"layer{i + 1}", self._make_layer(planes, n, STAGE_STRIDES[i], i + 1))
+            self.in_planes += lateral[i]
+            self.add_module(f"layer{i + 1}", self._make_layer(planes, n, i + 1))
         self.stage_pools = nn.ModuleList([p if p is not None else nn.Identity() for p in stage_pools])
+        features = self.in_planes
+        if head_conv:
+            self.conv5 = nn.Conv3d(features, head_conv, 1, bias=False)
+            self.bn5 = nn.BatchNorm3d(head_conv)
+            features = head_conv
         self.avgpool = nn.AdaptiveAvgPool3d(1)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.fc = nn.Linear(widths[3] * blocks.expansion, num_classes)
+        if head_hidden:
+            self.lin5 = nn.Linear(features, head_hidden, bias=False)
+            features = head_hidden
+        self.num_features = features
+        if num_classes:
+            self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+            self.fc = nn.Linear(features, num_classes)
         self.reset_parameters()
 
-    def _make_layer(self, planes: int, n: int, stride: int, layer: int) -> nn.Sequential:
+    def _make_layer(self, planes: int, n: int, layer: int) -> nn.Sequential:
         out = planes * self.blocks.expansion
+        stride = self.blocks.stage_stride(layer)
         downsample = None
-        if stride != 1 or self.in_planes != out:
-            ds_stride = self.blocks.shortcut_stride(stride, layer)
+        if stride != (1, 1, 1) or self.in_planes != out:
             if self.shortcut == "A":
-                downsample = ZeroPadShortcut(out, ds_stride)
+                downsample = ZeroPadShortcut(out, stride)
             else:
-                downsample = projection_shortcut(self.in_planes, out, ds_stride)
+                downsample = self.blocks.shortcut(self.in_planes, out, stride)
         mods = []
         for i in range(n):
-            cin, s, ds = (self.in_planes, stride, downsample) if i == 0 else (out, 1, None)
+            cin, s, ds = (self.in_planes, stride, downsample) if i == 0 else (out, (1, 1, 1), None)
             mods.append(self.blocks.block(cin, planes, s, ds, layer, i, self.blocks_made))
             self.blocks_made += 1
         self.in_planes = out
@@ -146,18 +173,32 @@ class ResNet3d(nn.Module):
     def reset_parameters(self) -> None:
         init_weights(self)
 
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, T, H, W) clip -> the stem's (and stem pool's) feature map."""
+        x = self.relu(self.stem.apply(self, 1, x))
+        return x if self.maxpool is None else self.maxpool(x)
+
+    def forward_stage(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Stage ``i`` (1..4) and the pool after it."""
+        return self.stage_pools[i - 1](getattr(self, f"layer{i}")(x))
+
+    def forward_pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The last feature map -> (N, F) pooled features (through ``conv5``/``lin5`` where present)."""
+        if hasattr(self, "conv5"):
+            x = self.relu(self.bn5(self.conv5(x)))
+        x = torch.flatten(self.avgpool(x), 1)
+        return self.relu(self.lin5(x)) if hasattr(self, "lin5") else x
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, T, H, W) clip -> (N, F) pooled features."""
-        x = self.relu(self.stem.apply(self, 1, x))
-        if self.maxpool is not None:
-            x = self.maxpool(x)
-        layers = (self.layer1, self.layer2, self.layer3, self.layer4)
-        for layer, pool in zip(layers, self.stage_pools, strict=True):
-            x = pool(layer(x))
-        return torch.flatten(self.avgpool(x), 1)
+        x = self.forward_stem(x)
+        for i in range(1, 5):
+            x = self.forward_stage(i, x)
+        return self.forward_pool(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(self.forward_features(x)))
+        features = self.forward_features(x)
+        return self.fc(self.dropout(features)) if hasattr(self, "fc") else features
 
 
 DEPTHS: dict[int, tuple[bool, tuple[int, int, int, int]]] = {

@@ -1,0 +1,387 @@
+"""Make the golden fixtures in ``tests/data/golden`` from the ORIGINAL implementations.
+
+Run it in a throwaway environment that has the originals (never in ``vr``'s own)::
+
+    python -m venv --system-site-packages /tmp/golden && . /tmp/golden/bin/activate
+    pip install --no-deps pytorchvideo==0.1.5 fvcore iopath   # for --only pytorchvideo
+    python tests/golden/generate.py --only pytorchvideo
+
+Each fixture is a ``.pt`` file: ``source``, ``model`` and ``model_args`` (the ``vr`` model that must
+reproduce it), ``checkpoint`` (the original model's state dict in its own key names, wrapped as the
+original project saves it), ``frames`` (uint8 clips), ``upsample`` and ``expected`` (the original's
+fp32 eval-mode output for ``frames / 127.5 - 1``, nearest-upsampled ``upsample`` times in H and W).
+Models are built small (reduced width/depth), with seeded random weights, batch-norm parameters and
+running statistics randomised, every float rounded to float16 (stored so; ``expected`` is computed in
+float32 from those exact values). ``full_size_keys.json.gz`` holds the key names and shapes of the
+originals at full size, for the strict-fit test.
+
+This script imports the originals, so it is not part of the package and nothing of theirs is copied
+into ``vr``; the fixtures hold only random weights and outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+OUT = Path(__file__).resolve().parents[1] / "data" / "golden"
+
+
+def randomize(model: nn.Module, seed: int) -> nn.Module:
+    """Seeded weights with non-trivial batch norms, every float rounded to float16 values."""
+    torch.manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.uniform_(m.bias, -0.2, 0.2)
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    with torch.no_grad():
+        for t in list(model.parameters()) + list(model.buffers()):
+            if t.is_floating_point():
+                t.copy_(t.half().float())
+    return model.eval()
+
+
+def shorten(model: nn.Module, blocks: int) -> nn.Module:
+    """Keep the first ``blocks`` residual blocks of every stage (the originals take a depth of 50 or more
+    only; their stages run whatever blocks their ``res_blocks`` list holds)."""
+    for m in model.modules():
+        if isinstance(getattr(m, "res_blocks", None), nn.ModuleList):
+            m.res_blocks = m.res_blocks[:blocks]
+    return model
+
+
+def half_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+
+
+def clip(frames: torch.Tensor, upsample: int) -> torch.Tensor:
+    x = frames.float() / 127.5 - 1.0
+    return x.repeat_interleave(upsample, -1).repeat_interleave(upsample, -2)
+
+
+def save_fixture(
+    name: str,
+    *,
+    source: str,
+    model: str,
+    model_args: dict,
+    original: nn.Module,
+    checkpoint: dict,
+    frames_shape: tuple[int, ...],
+    upsample: int = 1,
+    forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
+    seed: int = 0,
+) -> None:
+    torch.manual_seed(seed + 1)
+    frames = torch.randint(0, 256, frames_shape, dtype=torch.uint8)
+    with torch.no_grad():
+        x = clip(frames, upsample)
+        expected = forward(original, x) if forward else original(x)
+    fixture = {
+        "source": source,
+        "model": model,
+        "model_args": model_args,
+        "checkpoint": checkpoint,
+        "frames": frames,
+        "upsample": upsample,
+        "expected": expected.float(),
+    }
+    path = OUT / f"{name}.pt"
+    torch.save(fixture, path)
+    print(f"{path.name}: {path.stat().st_size / 1024:.0f} kB, output {tuple(expected.shape)}")
+
+
+def full_size_keys(entries: dict[str, dict]) -> None:
+    """Merge ``entries`` (name -> source, model, model_args, keys) into full_size_keys.json.gz."""
+    path = OUT / "full_size_keys.json.gz"
+    table = json.loads(gzip.decompress(path.read_bytes())) if path.exists() else {}
+    table.update(entries)
+    path.write_bytes(gzip.compress(json.dumps(table, sort_keys=True).encode(), mtime=0))
+
+
+def key_shapes(model: nn.Module) -> dict[str, list[int]]:
+    return {k: list(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+
+
+# --------------------------------------------------------------------------- PyTorchVideo
+
+
+def _stub_torchvision() -> None:
+    """pytorchvideo.models.head imports torchvision.ops.RoIAlign (detection heads only); torchvision
+    has no CPU wheel here, so stand a stub in for it when it is missing."""
+    try:
+        _import_torchvision()
+    except ImportError:
+        tv, ops = types.ModuleType("torchvision"), types.ModuleType("torchvision.ops")
+        ops.RoIAlign = object
+        tv.ops = ops
+        sys.modules["torchvision"], sys.modules["torchvision.ops"] = tv, ops
+
+
+def pytorchvideo() -> None:
+    _stub_torchvision()
+    from pytorchvideo.models import hub
+    from pytorchvideo.models.csn import create_csn
+    from pytorchvideo.models.resnet import create_resnet
+    from pytorchvideo.models.slowfast import create_slowfast
+    from pytorchvideo.models.x3d import create_x3d
+
+    def wrap(model: nn.Module) -> dict:
+        return {"model_state": half_state(model)}
+
+    # X3D: depth factor 0.5 -> blocks (1, 1, 3, 2): SE on and off, stride and width changes.
+    x3d = randomize(
+        create_x3d(
+            input_clip_length=4,
+            input_crop_size=64,
+            model_num_class=5,
+            depth_factor=0.5,
+            width_factor=0.5,
+            head_dim_out=32,
+            head_activation=None,
+        ),
+        0,
+    )
+    save_fixture(
+        "pytorchvideo_x3d",
+        source="pytorchvideo",
+        model="x3d_xs",
+        model_args={"num_classes": 5, "width_factor": 0.5, "layers": [1, 1, 3, 2], "head_hidden": 32},
+        original=x3d,
+        checkpoint=wrap(x3d),
+        frames_shape=(2, 3, 4, 32, 32),
+        upsample=2,
+    )
+    csn = randomize(
+        shorten(
+            create_csn(
+                model_depth=50,
+                model_num_class=5,
+                stem_dim_out=4,
+                stem_pool=nn.MaxPool3d,
+                head_pool_kernel_size=(1, 2, 2),
+            ),
+            2,
+        ),
+        1,
+    )
+    save_fixture(
+        "pytorchvideo_ircsn50",
+        source="pytorchvideo",
+        model="ircsn_50",
+        model_args={"num_classes": 5, "widen_factor": 0.0625, "layers": [2, 2, 2, 2]},
+        original=csn,
+        checkpoint=wrap(csn),
+        frames_shape=(2, 3, 8, 32, 32),
+        upsample=2,
+    )
+    slow = randomize(
+        shorten(
+            create_resnet(
+                model_num_class=5,
+                stem_dim_out=4,
+                stem_conv_kernel_size=(1, 7, 7),
+                head_pool_kernel_size=(4, 2, 2),
+            ),
+            2,
+        ),
+        2,
+    )
+    save_fixture(
+        "pytorchvideo_slow_r50",
+        source="pytorchvideo",
+        model="slow_r50",
+        model_args={"num_classes": 5, "widen_factor": 0.0625, "layers": [2, 2, 2, 2]},
+        original=slow,
+        checkpoint=wrap(slow),
+        frames_shape=(2, 3, 4, 32, 32),
+        upsample=2,
+    )
+    i3d = randomize(
+        shorten(
+            create_resnet(
+                model_num_class=5,
+                stem_dim_out=4,
+                stem_conv_kernel_size=(5, 7, 7),
+                stage1_pool=nn.MaxPool3d,
+                stage_conv_a_kernel_size=(
+                    (3, 1, 1),
+                    [(3, 1, 1), (1, 1, 1)],
+                    [(3, 1, 1), (1, 1, 1)],
+                    [(1, 1, 1), (3, 1, 1)],
+                ),
+                head_pool_kernel_size=(4, 2, 2),
+            ),
+            2,
+        ),
+        3,
+    )
+    save_fixture(
+        "pytorchvideo_i3d_r50",
+        source="pytorchvideo",
+        model="i3d_r50_8x8",
+        model_args={"num_classes": 5, "widen_factor": 0.0625, "layers": [2, 2, 2, 2]},
+        original=i3d,
+        checkpoint=wrap(i3d),
+        frames_shape=(2, 3, 8, 32, 32),
+        upsample=2,
+    )
+    for variant, alpha, kernel in (("8x8", 4, 7), ("4x16", 8, 5)):
+        slowfast = randomize(
+            shorten(
+                create_slowfast(
+                    model_num_class=5,
+                    stem_dim_outs=(8, 1),
+                    slowfast_fusion_conv_kernel_size=(kernel, 1, 1),
+                    slowfast_fusion_conv_stride=(alpha, 1, 1),
+                    head_pool_kernel_sizes=((16 // alpha, 2, 2), (16, 2, 2)),
+                ),
+                1,
+            ),
+            4,
+        )
+        save_fixture(
+            f"pytorchvideo_slowfast_r50_{variant}",
+            source="pytorchvideo",
+            model=f"slowfast_r50_{variant}",
+            model_args={"num_classes": 5, "widen_factor": 0.125, "layers": [1, 1, 1, 1]},
+            original=slowfast,
+            checkpoint=wrap(slowfast),
+            frames_shape=(2, 3, 16, 32, 32),
+            upsample=2,
+            forward=lambda m, x, a=alpha: m([x[:, :, ::a], x]),
+        )
+
+    full = {}
+    with torch.device("meta"):
+        for name, make, model in (
+            ("x3d_xs", lambda: hub.x3d_xs(), "x3d_xs"),
+            ("x3d_s", lambda: hub.x3d_s(), "x3d_s"),
+            ("x3d_m", lambda: hub.x3d_m(), "x3d_m"),
+            ("x3d_l", lambda: hub.x3d_l(), "x3d_l"),
+            ("csn_r101", lambda: hub.csn_r101(), "ircsn_101"),
+            ("slow_r50", lambda: hub.slow_r50(), "slow_r50"),
+            ("i3d_r50", lambda: hub.i3d_r50(), "i3d_r50_8x8"),
+            ("slowfast_r50", lambda: hub.slowfast_r50(), "slowfast_r50_8x8"),
+        ):
+            full[f"pytorchvideo_{name}"] = {
+                "source": "pytorchvideo",
+                "model": model,
+                "model_args": {"num_classes": 400},
+                "keys": key_shapes(make()),
+            }
+    full_size_keys(full)
+
+
+# --------------------------------------------------------------------------- torchvision
+
+
+def _import_torchvision():
+    """torchvision's wheel here is built for a CUDA torch: its compiled ops do not load, and its fake-op
+    registrations then fail at import. The video models need neither, so skip the registrations."""
+    sys.modules.setdefault(
+        "torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations")
+    )
+    from torchvision.models import video
+
+    return video
+
+
+def torchvision() -> None:
+    video = _import_torchvision()
+    full = {}
+    for seed, name in enumerate(("r3d_18", "mc3_18", "r2plus1d_18")):
+        make = getattr(video, name)
+        original = make(num_classes=5)
+        # Reduced width: rebuild the layers at 1/16 of torchvision's widths through its own builders.
+        blocks, builder = {
+            "r3d_18": (video.resnet.BasicBlock, [video.resnet.Conv3DSimple] * 4),
+            "mc3_18": (
+                video.resnet.BasicBlock,
+                [video.resnet.Conv3DSimple] + [video.resnet.Conv3DNoTemporal] * 3,
+            ),
+            "r2plus1d_18": (video.resnet.BasicBlock, [video.resnet.Conv2Plus1D] * 4),
+        }[name]
+        small = _small_video_resnet(video, name, blocks, builder)
+        small = randomize(small, 10 + seed)
+        save_fixture(
+            f"torchvision_{name}",
+            source="torchvision",
+            model=name,
+            model_args={"num_classes": 5, "widen_factor": 0.0625},
+            original=small,
+            checkpoint=half_state(small),
+            frames_shape=(2, 3, 8, 32, 32),
+            upsample=1,
+            seed=seed,
+        )
+        with torch.device("meta"):
+            full[f"torchvision_{name}"] = {
+                "source": "torchvision",
+                "model": name,
+                "model_args": {"num_classes": 400},
+                "keys": key_shapes(make()),
+            }
+        del original
+    full_size_keys(full)
+
+
+def _small_video_resnet(video, name: str, block, builders) -> nn.Module:
+    """torchvision's ``VideoResNet`` at 1/16 width: its widths 64..512 are literals, so patch the class
+    (in this process only) to scale them; the stems are torchvision's own at that width."""
+    resnet = video.resnet
+
+    class Small(resnet.VideoResNet):
+        def __init__(self, *args, **kwargs):
+            nn.Module.__init__(self)
+            self.inplanes = 4
+            self.stem = stem
+            self.layer1 = self._make_layer(block, builders[0], 4, 2, stride=1)
+            self.layer2 = self._make_layer(block, builders[1], 8, 2, stride=2)
+            self.layer3 = self._make_layer(block, builders[2], 16, 2, stride=2)
+            self.layer4 = self._make_layer(block, builders[3], 32, 2, stride=2)
+            self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
+            self.fc = nn.Linear(32, 5)
+
+    if name == "r2plus1d_18":
+        stem = nn.Sequential(
+            nn.Conv3d(3, 2, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
+            nn.BatchNorm3d(2),
+            nn.ReLU(inplace=True),
+            nn.Conv3d(2, 4, (3, 1, 1), stride=(1, 1, 1), padding=(1, 0, 0), bias=False),
+            nn.BatchNorm3d(4),
+            nn.ReLU(inplace=True),
+        )
+    else:
+        stem = nn.Sequential(
+            nn.Conv3d(3, 4, (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
+            nn.BatchNorm3d(4),
+            nn.ReLU(inplace=True),
+        )
+    return Small()
+
+
+SOURCES = {"pytorchvideo": pytorchvideo, "torchvision": torchvision}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", choices=sorted(SOURCES), action="append", help="sources to make")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    for name in args.only or sorted(SOURCES):
+        SOURCES[name]()
+
+
+if __name__ == "__main__":
+    main()

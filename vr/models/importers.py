@@ -1,0 +1,129 @@
+"""Key renamings of the PyTorchVideo, torchvision and MMAction2 checkpoints (used by
+:func:`vr.models.convert.convert_state_dict`). Each maps one source key to its ``vr`` key, or ``None``
+for a key that holds no weight; an unknown key keeps its name, so a strict load names it.
+
+* ``pytorchvideo`` (``{'model_state': ...}`` or a bare state dict of a ``Net``): ``blocks.0`` is the stem
+  (``conv`` -> ``conv1``; X3D's ``conv.conv_t``/``conv.conv_xy`` -> ``conv1_s``/``conv1_t``; ``norm`` ->
+  ``bn1``), the n-th block holding ``res_blocks`` is stage n (``branch2.conv_{a,b,c}``/``norm_{a,b,c}`` ->
+  ``conv{1,2,3}``/``bn{1,2,3}``, X3D's ``norm_b.0``/``norm_b.1.block.{0,2}`` -> ``bn2``/``se2.fc{1,2}``,
+  ``branch1_{conv,norm}`` -> ``downsample.{0,1}``), the head's ``proj`` -> ``fc`` and X3D's
+  ``pool.{pre_conv,pre_norm,post_conv}`` -> ``conv5``/``bn5``/``lin5`` (a 1x1x1 conv to a linear
+  weight). SlowFast: ``multipathway_blocks.{0,1}`` -> ``slow.``/``fast.``, ``blocks.{i}.multipathway_fusion.
+  {conv_fast_to_slow,norm}`` -> ``fuse{i}.{conv,bn}``.
+* ``torchvision`` (``r3d_18``, ``mc3_18``, ``r2plus1d_18`` state dicts): ``stem.{0,1}`` -> ``conv1``/``bn1``
+  (R(2+1)D: ``stem.{0,1,3,4}`` -> ``conv1_s``/``bn1_s``/``conv1_t``/``bn1_t``), ``conv{n}.{0,1}`` ->
+  ``conv{n}``/``bn{n}`` (R(2+1)D: ``conv{n}.0.{0,1,3}``/``conv{n}.1`` -> ``conv{n}_s``/``bn{n}_s``/
+  ``conv{n}_t``/``bn{n}_t``); ``downsample`` and ``fc`` keep their names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import torch
+
+_PTV_BRANCH2 = {
+    "conv_a": "conv1",
+    "norm_a": "bn1",
+    "conv_b": "conv2",
+    "norm_b": "bn2",
+    "norm_b.0": "bn2",
+    "norm_b.1.block.0": "se2.fc1",
+    "norm_b.1.block.2": "se2.fc2",
+    "conv_c": "conv3",
+    "norm_c": "bn3",
+}
+_PTV_STEM = {"conv": "conv1", "conv.conv_t": "conv1_s", "conv.conv_xy": "conv1_t", "norm": "bn1"}
+_PTV_HEAD = {"proj": "fc", "pool.pre_conv": "conv5", "pool.pre_norm": "bn5", "pool.post_conv": "lin5"}
+_PTV_PATHWAY = re.compile(r"^blocks\.(\d+)\.multipathway_blocks\.([01])\.(.+)$")
+_PTV_FUSION = re.compile(r"^blocks\.(\d+)\.multipathway_fusion\.(conv_fast_to_slow|norm)\.(\w+)$")
+_PTV_RES = re.compile(r"^res_blocks\.(\d+)\.(branch1_conv|branch1_norm|branch2\.[\w.]+?)\.(\w+)$")
+_PTV_BLOCK = re.compile(r"^blocks\.(\d+)\.(.+)$")
+
+
+def _ptv_stage_numbers(keys: list[str]) -> dict[int, int]:
+    """``blocks`` index -> stage number (1..4), in order of the blocks that hold residual stages."""
+    indexes = sorted({int(m.group(1)) for k in keys if (m := _PTV_BLOCK.match(k)) and "res_blocks." in k})
+    return {index: n + 1 for n, index in enumerate(indexes)}
+
+
+def _ptv_local(rest: str, stage: int | None, prefix: str) -> str | None:
+    """A key inside one pathway: ``rest`` below its ``blocks.{i}`` (or ``multipathway_blocks.{p}``)."""
+    module, _, param = rest.rpartition(".")
+    if stage is None:
+        return f"{prefix}{_PTV_STEM[module]}.{param}" if module in _PTV_STEM else None
+    m = _PTV_RES.match(rest)
+    if not m:
+        return None
+    block, branch, param = m.groups()
+    if branch.startswith("branch1"):
+        name = "downsample.0" if branch == "branch1_conv" else "downsample.1"
+    else:
+        name = _PTV_BRANCH2.get(branch[len("branch2.") :])
+        if name is None:
+            return None
+    return f"{prefix}layer{stage}.{block}.{name}.{param}"
+
+
+def pytorchvideo_key(key: str, stages: Mapping[int, int]) -> str:
+    if m := _PTV_FUSION.match(key):
+        index, module, param = m.groups()
+        return f"fuse{index}.{'conv' if module == 'conv_fast_to_slow' else 'bn'}.{param}"
+    if m := _PTV_PATHWAY.match(key):
+        index, pathway, rest = m.groups()
+        stage = stages.get(int(index)) if int(index) else None
+        found = _ptv_local(rest, stage, "slow." if pathway == "0" else "fast.")
+        return found or key
+    if m := _PTV_BLOCK.match(key):
+        index, rest = int(m.group(1)), m.group(2)
+        module, _, param = rest.rpartition(".")
+        if module in _PTV_HEAD:
+            return f"{_PTV_HEAD[module]}.{param}"
+        found = _ptv_local(rest, stages.get(index) if index else None, "")
+        return found or key
+    return key
+
+
+def convert_pytorchvideo(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    stages = _ptv_stage_numbers(list(state))
+    out = {}
+    for key, value in state.items():
+        new = pytorchvideo_key(key, stages)
+        if new == "lin5.weight" and value.dim() == 5:
+            value = value.flatten(1)
+        out[new] = value
+    return out
+
+
+def is_pytorchvideo(keys: set[str]) -> bool:
+    return any(k.startswith("blocks.") and ("res_blocks." in k or "multipathway" in k) for k in keys)
+
+
+_TV_R2PLUS1D_STEM = {"0": "conv1_s", "1": "bn1_s", "3": "conv1_t", "4": "bn1_t"}
+_TV_CONV = re.compile(r"^(layer\d+\.\d+)\.conv(\d)\.(\d)\.(?:(\d)\.)?(\w+)$")
+
+
+def torchvision_key(key: str, r2plus1d: bool) -> str:
+    if key.startswith("stem."):
+        _, index, param = key.split(".", 2)
+        if r2plus1d:
+            return f"{_TV_R2PLUS1D_STEM[index]}.{param}" if index in _TV_R2PLUS1D_STEM else key
+        return {"0": f"conv1.{param}", "1": f"bn1.{param}"}.get(index, key)
+    if m := _TV_CONV.match(key):
+        block, n, outer, inner, param = m.groups()
+        if inner is None:  # conv{n}.0: the convolution (R3D, MC3), conv{n}.1: the norm after it
+            module = f"conv{n}" if outer == "0" else f"bn{n}_t" if r2plus1d else f"bn{n}"
+            return f"{block}.{module}.{param}"
+        name = {"0": "conv{}_s", "1": "bn{}_s", "3": "conv{}_t"}.get(inner)
+        return f"{block}.{name.format(n)}.{param}" if outer == "0" and name else key
+    return key
+
+
+def convert_torchvision(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    r2plus1d = "stem.3.weight" in state
+    return {torchvision_key(k, r2plus1d): v for k, v in state.items()}
+
+
+def is_torchvision(keys: set[str]) -> bool:
+    return "stem.0.weight" in keys
