@@ -69,6 +69,41 @@ def test_convert_weights_kenshohara_roundtrip(tmp_path):
     torch.testing.assert_close(out, fixture["expected"], rtol=1e-5, atol=1e-5)
 
 
+def test_convert_weights_source_choices_are_the_converters():
+    from vr.commands.models import convert_weights_cmd
+    from vr.models import SOURCES
+
+    (option,) = [p for p in convert_weights_cmd.params if p.name == "source"]
+    assert list(option.type.choices) == ["auto", *SOURCES]
+
+
+@pytest.mark.parametrize(
+    "name", ["mmaction2_slowfast_r50_8x8", "mmaction2_ipcsn50", "torchvision_r2plus1d_18"]
+)
+def test_convert_weights_of_other_zoos(tmp_path, name):
+    """An MMAction2 recognizer checkpoint (``backbone.``/``cls_head.``, its network's options implied: no
+    norm in SlowFast's laterals, CSN's epsilon) and a torchvision state dict, auto-detected, reproduce
+    the original's output through `vr convert-weights` and the vr checkpoint it writes."""
+    fixture = torch.load(GOLDEN / f"{name}.pt", weights_only=True)
+    src, dst = tmp_path / "public.pth", tmp_path / "vr.pt"
+    torch.save(fixture["checkpoint"], src)
+    args = []
+    for key in ("widen_factor", "layers"):
+        if key not in fixture["model_args"]:
+            continue
+        value = fixture["model_args"][key]
+        args += ["--model-arg", f"{key}={','.join(map(str, value)) if isinstance(value, list) else value}"]
+    result = _run("convert-weights", str(src), str(dst), "--model", fixture["model"], *args)
+    assert result.exit_code == 0, result.output
+    ckpt = torch.load(dst, weights_only=True)
+    implied = {k: v for k, v in fixture["model_args"].items() if k in ("fusion_norm", "bn_eps")}
+    assert implied.items() <= ckpt["model_args"].items()
+    model = model_from_checkpoint(dst).eval()
+    with torch.no_grad():
+        out = model(_clip(fixture))
+    torch.testing.assert_close(out, fixture["expected"], rtol=1e-5, atol=1e-5)
+
+
 def test_convert_weights_caffe2_new_head_and_flow(tmp_path):
     dst = tmp_path / "i3d.pt"
     result = _run(

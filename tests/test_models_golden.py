@@ -1,19 +1,17 @@
 """Converted public checkpoints reproduce the ORIGINAL implementations' outputs (golden fixtures).
 
-tests/data/golden/*.pt were made once by a generator script kept outside the repo (it imports the
-original code, so it is not shipped). It ran the originals, fetched from GitHub:
-kenshohara/3D-ResNets-PyTorch (master, models/*.py), qijiezhao/pseudo-3d-pytorch (p3d_model.py) and
-Tushar-N/pytorch-resnet3d (models/resnet.py), patched in a scratch copy only where they do not run:
-ResNeXt passes ``n_classes`` positionally into ``widen_factor`` and the pre-activation/ResNeXt blocks
-take ``inplanes`` while the trunk passes ``in_planes`` (fixed), and the P3D and I3D widths 64..512 are
-literals (replaced by a width list, to keep files small). Each model was built at reduced width/depth
-with ``torch.manual_seed``, BN parameters and running statistics randomised, all floats rounded to
-float16 (stored as float16; the reference output was computed in float32 from those exact values), and
-run in eval mode on a uint8 clip decoded as ``frames / 127.5 - 1``, nearest-upsampled ``upsample`` times
-in H and W. Each ``.pt`` holds ``source``, ``model``, ``model_args``, ``checkpoint`` (the state dict in
-the ORIGINAL key names, wrapped/prefixed as the originals save them) or the name of a Caffe2 ``.pkl``
-beside it (blob names of video-nonlocal-net, checked against Tushar-N's ``utils/convert_weights.py``
-regexes), ``frames``, ``upsample`` and ``expected``.
+The PyTorchVideo, torchvision and MMAction2 fixtures are made by ``tests/golden/generate.py`` (it
+imports the originals in a throwaway environment; its docstring says how, and what a fixture holds).
+The seed fixtures (kenshohara_*, p3d*, i3d_r50_caffe2) came from an earlier generator that was kept
+outside the repo; it ran the originals fetched from GitHub: kenshohara/3D-ResNets-PyTorch (master,
+models/*.py), qijiezhao/pseudo-3d-pytorch (p3d_model.py) and Tushar-N/pytorch-resnet3d
+(models/resnet.py), patched in a scratch copy only where they do not run: ResNeXt passes ``n_classes``
+positionally into ``widen_factor`` and the pre-activation/ResNeXt blocks take ``inplanes`` while the
+trunk passes ``in_planes`` (fixed), and the P3D and I3D widths 64..512 are literals (replaced by a width
+list, to keep files small). The I3D checkpoint is a Caffe2 ``.pkl`` beside its fixture (blob names of
+video-nonlocal-net, checked against Tushar-N's ``utils/convert_weights.py`` regexes). Every fixture:
+seeded reduced-size model, randomised batch norms, floats rounded to float16, eval-mode output of
+``frames / 127.5 - 1`` (nearest-upsampled ``upsample`` times in H and W) computed in float32.
 """
 
 from __future__ import annotations
@@ -45,9 +43,10 @@ def _clip(fixture: dict) -> torch.Tensor:
 
 
 def test_fixtures_present():
-    assert len(FIXTURES) >= 18
-    assert {"pytorchvideo"} <= {_fixture(name)["source"] for name in FIXTURES}
-    assert sum(p.stat().st_size for p in GOLDEN.iterdir()) < 6 * 2**20
+    assert len(FIXTURES) >= 26
+    sources = {_fixture(name)["source"] for name in FIXTURES}
+    assert {"kenshohara", "p3d", "i3d-caffe2", "pytorchvideo", "torchvision", "mmaction2"} <= sources
+    assert sum(p.stat().st_size for p in GOLDEN.iterdir()) < 8 * 2**20
 
 
 @pytest.mark.parametrize("name", FIXTURES)

@@ -3,8 +3,11 @@
 Run it in a throwaway environment that has the originals (never in ``vr``'s own)::
 
     python -m venv --system-site-packages /tmp/golden && . /tmp/golden/bin/activate
-    pip install --no-deps pytorchvideo==0.1.5 fvcore iopath   # for --only pytorchvideo
-    python tests/golden/generate.py --only pytorchvideo
+    pip install --no-deps pytorchvideo==0.1.5 fvcore iopath   # --only pytorchvideo
+    pip install --no-deps torchvision==0.28.0                 # --only torchvision
+    pip install --no-deps mmengine "mmcv-lite<2.2" addict yapf einops   # --only mmaction2
+    python tests/golden/generate.py --only pytorchvideo --only torchvision
+    python tests/golden/generate.py --only mmaction2 --mmaction2 /path/to/mmaction2  # a git clone
 
 Each fixture is a ``.pt`` file: ``source``, ``model`` and ``model_args`` (the ``vr`` model that must
 reproduce it), ``checkpoint`` (the original model's state dict in its own key names, wrapped as the
@@ -371,16 +374,169 @@ def _small_video_resnet(video, name: str, block, builders) -> nn.Module:
     return Small()
 
 
-SOURCES = {"pytorchvideo": pytorchvideo, "torchvision": torchvision}
+# --------------------------------------------------------------------------- MMAction2
+
+
+def _import_mmaction2(src: Path):
+    """MMAction2's model files from a source tree (``git clone https://github.com/open-mmlab/mmaction2``;
+    its PyPI wheel lacks files), with ``mmengine`` and ``mmcv-lite<2.2`` installed. Only the backbone,
+    head and loss modules are imported: ``mmaction.models``' own ``__init__`` pulls in every model."""
+    sys.path.insert(0, str(src))
+    root = src / "mmaction" / "models"
+    for name in ("models", "models.backbones", "models.heads", "models.losses"):
+        module = types.ModuleType(f"mmaction.{name}")
+        module.__path__ = [str(root / name.removeprefix("models").lstrip(".").replace(".", "/"))]
+        sys.modules[f"mmaction.{name}"] = module
+    sys.modules["mmaction.models"].__path__ = [str(root)]
+    import importlib
+
+    importlib.import_module("mmaction.models.losses.cross_entropy_loss")
+    names = ("backbones.resnet3d_slowfast", "backbones.resnet3d_csn", "backbones.x3d")
+    heads = ("heads.i3d_head", "heads.slowfast_head", "heads.x3d_head")
+    return {n.rsplit(".", 1)[1]: importlib.import_module(f"mmaction.models.{n}") for n in names + heads}
+
+
+class _Recognizer(nn.Module):
+    """MMAction2's ``Recognizer3D`` at test time, reduced to what the weights see: backbone, then head."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module):
+        super().__init__()
+        self.backbone, self.cls_head = backbone, head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cls_head(self.backbone(x))
+
+
+def mmaction2(src: Path) -> None:
+    mm = _import_mmaction2(src)
+
+    def wrap(model: nn.Module) -> dict:
+        return {"meta": {"mmaction2": "golden"}, "state_dict": half_state(model)}
+
+    # X3D at a quarter of X3D-S's width, depth factor 0.5 (blocks 1, 1, 3, 2); the head's 2048-wide
+    # hidden layer is a literal there, so it is rebuilt 32 wide (the forward is theirs).
+    x3d = mm["x3d"].X3D(gamma_w=0.25, gamma_b=2.25, gamma_d=0.5)
+    head = mm["x3d_head"].X3DHead(num_classes=5, in_channels=x3d.feat_dim, fc1_bias=False)
+    head.fc1, head.fc2 = nn.Linear(x3d.feat_dim, 32, bias=False), nn.Linear(32, 5)
+    model = randomize(_Recognizer(x3d, head), 20)
+    save_fixture(
+        "mmaction2_x3d",
+        source="mmaction2",
+        model="x3d_s",
+        model_args={
+            "num_classes": 5,
+            "width_factor": 2 / 3,
+            "layers": [1, 1, 3, 2],
+            "head_hidden": 32,
+            "shortcut_norm": True,
+        },
+        original=model,
+        checkpoint=wrap(model),
+        frames_shape=(2, 3, 4, 32, 32),
+        upsample=2,
+    )
+    for mode, seed in (("ir", 21), ("ip", 22)):
+        csn = mm["resnet3d_csn"].ResNet3dCSN(
+            depth=50, pretrained=None, base_channels=4, stage_blocks=(2, 2, 2, 2), with_pool2=False,
+            bottleneck_mode=mode,
+        )  # fmt: skip
+        head = mm["i3d_head"].I3DHead(num_classes=5, in_channels=csn.feat_dim)
+        model = randomize(_Recognizer(csn, head), seed)
+        save_fixture(
+            f"mmaction2_{mode}csn50",
+            source="mmaction2",
+            model=f"{mode}csn_50",
+            model_args={"num_classes": 5, "widen_factor": 0.0625, "layers": [2, 2, 2, 2], "bn_eps": 1e-3},
+            original=model,
+            checkpoint=wrap(model),
+            frames_shape=(2, 3, 8, 32, 32),
+            upsample=2,
+        )
+    for variant, alpha, kernel in (("8x8", 4, 7), ("4x16", 8, 5)):
+        slowfast = mm["resnet3d_slowfast"].ResNet3dSlowFast(
+            resample_rate=alpha,
+            speed_ratio=alpha,
+            channel_ratio=8,
+            slow_pathway=dict(
+                type="resnet3d", depth=50, pretrained=None, lateral=True, fusion_kernel=kernel,
+                conv1_kernel=(1, 7, 7), conv1_stride_t=1, pool1_stride_t=1, inflate=(0, 0, 1, 1),
+                base_channels=8, stage_blocks=(1, 1, 1, 1),
+            ),
+            fast_pathway=dict(
+                type="resnet3d", depth=50, pretrained=None, lateral=False, base_channels=1,
+                conv1_kernel=(5, 7, 7), conv1_stride_t=1, pool1_stride_t=1, stage_blocks=(1, 1, 1, 1),
+            ),
+        )  # fmt: skip
+        head = mm["slowfast_head"].SlowFastHead(num_classes=5, in_channels=256 + 32)
+        model = randomize(_Recognizer(slowfast, head), 23)
+        save_fixture(
+            f"mmaction2_slowfast_r50_{variant}",
+            source="mmaction2",
+            model=f"slowfast_r50_{variant}",
+            model_args={
+                "num_classes": 5,
+                "widen_factor": 0.125,
+                "layers": [1, 1, 1, 1],
+                "fusion_norm": False,
+            },
+            original=model,
+            checkpoint=wrap(model),
+            frames_shape=(2, 3, 16, 32, 32),
+            upsample=2,
+        )
+
+    full = {}
+    with torch.device("meta"):
+        x3d = mm["x3d"].X3D(gamma_w=1, gamma_b=2.25, gamma_d=2.2)
+        head = mm["x3d_head"].X3DHead(num_classes=400, in_channels=x3d.feat_dim, fc1_bias=False)
+        full["mmaction2_x3d_s"] = ("x3d_s", {"shortcut_norm": True}, _Recognizer(x3d, head))
+        for mode in ("ir", "ip"):
+            csn = mm["resnet3d_csn"].ResNet3dCSN(
+                depth=152, pretrained=None, with_pool2=False, bottleneck_mode=mode
+            )
+            head = mm["i3d_head"].I3DHead(num_classes=400, in_channels=2048)
+            full[f"mmaction2_{mode}csn_152"] = (f"{mode}csn_152", {"bn_eps": 1e-3}, _Recognizer(csn, head))
+        slowfast = mm["resnet3d_slowfast"].ResNet3dSlowFast(
+            resample_rate=4, speed_ratio=4, channel_ratio=8,
+            slow_pathway=dict(
+                type="resnet3d", depth=50, pretrained=None, lateral=True, fusion_kernel=7,
+                conv1_kernel=(1, 7, 7), conv1_stride_t=1, pool1_stride_t=1, inflate=(0, 0, 1, 1),
+            ),
+        )  # fmt: skip
+        head = mm["slowfast_head"].SlowFastHead(num_classes=400, in_channels=2304)
+        full["mmaction2_slowfast_r50_8x8"] = (
+            "slowfast_r50_8x8",
+            {"fusion_norm": False},
+            _Recognizer(slowfast, head),
+        )
+        full = {
+            name: {
+                "source": "mmaction2",
+                "model": model,
+                "model_args": {"num_classes": 400, **args},
+                "keys": key_shapes(original),
+            }
+            for name, (model, args, original) in full.items()
+        }
+    full_size_keys(full)
+
+
+SOURCES = {"pytorchvideo": pytorchvideo, "torchvision": torchvision, "mmaction2": mmaction2}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=sorted(SOURCES), action="append", help="sources to make")
+    parser.add_argument("--mmaction2", type=Path, help="an MMAction2 source tree (for mmaction2)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for name in args.only or sorted(SOURCES):
-        SOURCES[name]()
+        if name == "mmaction2":
+            if args.mmaction2 is None:
+                parser.error("mmaction2 needs --mmaction2 SRC (a clone of open-mmlab/mmaction2)")
+            mmaction2(args.mmaction2)
+        else:
+            SOURCES[name]()
 
 
 if __name__ == "__main__":

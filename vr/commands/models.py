@@ -63,9 +63,13 @@ def _model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--model", "model_name", required=True, callback=_model_name, help="Registered model name.")
 @click.option(
     "--source",
-    type=click.Choice(["auto", "kenshohara", "p3d", "i3d-caffe2", "vr"]),
+    # vr.models.convert.SOURCES, spelled out so that `vr --help` does not import torch (a test checks)
+    type=click.Choice(
+        ["auto", "kenshohara", "p3d", "i3d-caffe2", "pytorchvideo", "torchvision", "mmaction2", "vr"]
+    ),
     default="auto",
     show_default=True,
+    help="Where SRC comes from (auto: judged by its keys).",
 )
 @click.option("--num-classes", type=click.IntRange(1), help="New head size (default: the checkpoint's).")
 @click.option(

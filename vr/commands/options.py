@@ -45,8 +45,8 @@ JOBS = _Jobs()
 def _key_values(
     ctx: click.Context, param: click.Parameter, values: tuple[str, ...], lists: bool
 ) -> dict[str, Any]:
-    """``KEY=VALUE`` items: VALUE as JSON when it parses, else (``lists``) a comma-separated list, else a
-    string."""
+    """``KEY=VALUE`` items: VALUE as JSON when it parses, else (``lists``) a comma-separated list (each
+    item as JSON when it parses: ``1,1,2`` is three integers), else a string."""
     out: dict[str, Any] = {}
     for item in values:
         key, sep, raw = item.partition("=")
@@ -55,13 +55,21 @@ def _key_values(
         try:
             out[key] = json.loads(raw)
         except json.JSONDecodeError:
-            out[key] = raw.split(",") if lists and "," in raw else raw
+            out[key] = [_json_or_str(v) for v in raw.split(",")] if lists and "," in raw else raw
     return out
+
+
+def _json_or_str(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
 
 
 def model_args_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
     """``--model-arg KEY=VALUE`` (repeatable): VALUE as JSON when it parses (``0.25``, ``true``,
-    ``[1,1,1,1]``), a comma-separated list (``st_struct=A,B``), else a string (``shortcut=B``)."""
+    ``[1,1,1,1]``), a comma-separated list (``st_struct=A,B``, ``layers=1,1,2,1``), else a string
+    (``shortcut=B``)."""
     return _key_values(ctx, param, values, lists=True)
 
 

@@ -78,20 +78,21 @@ class ConvBN(ConvBuilder):
 
 @dataclass(frozen=True)
 class InteractionPreserved(ConvBuilder):
-    """ip-CSN's middle stage: a 1x1x1 ``conv{tag}_p`` (channel interactions), then a depthwise
-    ``conv{tag}`` (kernel ``kernel``, with the stride) and ``bn{tag}``."""
+    """ip-CSN's middle stage: a 1x1x1 ``conv{tag}_p``/``bn{tag}_p`` (the channel interactions), then a
+    depthwise ``conv{tag}`` (kernel ``kernel``, with the stride) and ``bn{tag}`` (MMAction2's layout)."""
 
     kernel: Triple = (3, 3, 3)
 
     def build(self, cin, cout, stride, tag):
         return {
             f"conv{tag}_p": _conv(cin, cout, (1, 1, 1), (1, 1, 1)),
+            f"bn{tag}_p": nn.BatchNorm3d(cout),
             f"conv{tag}": _conv(cout, cout, self.kernel, stride, cout),
             f"bn{tag}": nn.BatchNorm3d(cout),
         }
 
     def apply(self, owner, tag, x):
-        x = getattr(owner, f"conv{tag}_p")(x)
+        x = getattr(owner, f"bn{tag}_p")(getattr(owner, f"conv{tag}_p")(x))
         return getattr(owner, f"bn{tag}")(getattr(owner, f"conv{tag}")(x))
 
 
@@ -290,6 +291,14 @@ class ResidualBlock(nn.Module):
         identity = x if self.downsample is None else self.downsample(x)
         out = out + identity
         return out if self.preact else F.relu(out)
+
+
+def set_bn_eps(model: nn.Module, eps: float) -> nn.Module:
+    """Set the epsilon of every batch norm (CSN's Caffe2-trained weights use 1e-3)."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eps = eps
+    return model
 
 
 def init_weights(model: nn.Module, zero_linear_bias: bool = False) -> None:

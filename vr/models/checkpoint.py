@@ -9,8 +9,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from vr.models.convert import classifier, convert_state_dict, first_conv, load_pretrained
+from vr.models.convert import classifier, convert_state_dict, detect_source, first_conv, load_pretrained
 from vr.models.files import CheckpointError, load_checkpoint
+from vr.models.importers import implied_model_args
 from vr.models.registry import create_model
 
 _MODALITY = {3: "rgb", 2: "flow"}  # input channels -> modality name (models import nothing of vr.modality)
@@ -61,9 +62,13 @@ def convert_weights(
 
     The number of classes and input channels default to the checkpoint's; a different ``num_classes``
     gets a new head, a different ``in_channels`` an averaged first conv (see :func:`load_pretrained`).
+    Options the source's network needs (e.g. MMAction2's CSN batch-norm epsilon) are added unless
+    ``model_args`` sets them.
     """
-    state = convert_state_dict(load_checkpoint(src, weights_only), source)
-    kwargs = dict(model_args or {})
+    raw = load_checkpoint(src, weights_only)
+    source = detect_source(raw) if source == "auto" else source
+    state = convert_state_dict(raw, source)
+    kwargs = {**implied_model_args(state, source), **(model_args or {})}
     with torch.device("meta"):
         probe = create_model(model_name, num_classes=1, **kwargs)
     head_name, _ = classifier(probe)

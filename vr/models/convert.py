@@ -12,7 +12,8 @@ Sources and their (documented, complete) renamings:
   ``res{L}_{B}_branch1_w``/``_bn_*`` -> ``layer{L-1}.{B}.downsample.{0,1}``, ``pred_{w,b}`` -> ``fc``;
   ``model_iter``, ``lr`` and ``*_momentum`` blobs are dropped; any other blob keeps its name (so a
   strict load reports it).
-* ``pytorchvideo`` (unwrap ``model_state``) and ``torchvision``: see :mod:`vr.models.importers`.
+* ``pytorchvideo`` (unwrap ``model_state``), ``torchvision`` and ``mmaction2`` (unwrap ``state_dict``):
+  see :mod:`vr.models.importers`.
 * ``vr``: a ``vr`` checkpoint (``arch``, ``model_args``, ``state_dict``); unwrapped only.
 """
 
@@ -28,9 +29,16 @@ import torch
 from torch import nn
 
 from vr.models.files import CheckpointError, load_checkpoint
-from vr.models.importers import convert_pytorchvideo, convert_torchvision, is_pytorchvideo, is_torchvision
+from vr.models.importers import (
+    convert_mmaction2,
+    convert_pytorchvideo,
+    convert_torchvision,
+    is_mmaction2,
+    is_pytorchvideo,
+    is_torchvision,
+)
 
-SOURCES = ("kenshohara", "p3d", "i3d-caffe2", "pytorchvideo", "torchvision", "vr")
+SOURCES = ("kenshohara", "p3d", "i3d-caffe2", "pytorchvideo", "torchvision", "mmaction2", "vr")
 
 
 # --------------------------------------------------------------------------- conversion
@@ -60,6 +68,8 @@ def detect_source(obj: Any) -> str:
         return "pytorchvideo"
     if is_torchvision(keys):
         return "torchvision"
+    if is_mmaction2(keys):
+        return "mmaction2"
     return "kenshohara"
 
 
@@ -121,6 +131,8 @@ def convert_state_dict(state_dict: Any, source: str = "auto") -> dict[str, torch
         return convert_pytorchvideo({k: _to_tensor(v, k) for k, v in _unwrap(state_dict).items()})
     if source == "torchvision":
         return convert_torchvision({k: _to_tensor(v, k) for k, v in _unwrap(state_dict).items()})
+    if source == "mmaction2":
+        return convert_mmaction2({k: _to_tensor(v, k) for k, v in _unwrap(state_dict).items()})
     if source == "i3d-caffe2":
         blobs = state_dict.get("blobs", state_dict) if isinstance(state_dict, Mapping) else state_dict
         if not isinstance(blobs, Mapping):

@@ -1,9 +1,10 @@
 """Channel-separated networks (Tran et al., ICCV 2019): ir-CSN and ip-CSN 50/101/152 on the shared trunk.
 
 ResNet bottlenecks whose 3x3x3 middle convolution is depthwise: *interaction-reduced* (ir) drops the
-channel interactions there, *interaction-preserved* (ip) keeps them in an extra 1x1x1 convolution
-before it. Stem 3x7x7 (stride 1x2x2) and a 1x3x3 max pool; stages 2-4 stride 2 in time and space, as in
-PyTorchVideo's ``create_csn`` and MMAction2's ``ResNet3dCSN``; 32x224x224 clips.
+channel interactions there, *interaction-preserved* (ip) keeps them in an extra 1x1x1 convolution (and
+batch norm) before it. ``bn_eps``: MMAction2's CSN weights (converted from Caffe2) use 1e-3,
+PyTorchVideo's 1e-5. Stem 3x7x7 (stride 1x2x2) and a 1x3x3 max pool; stages 2-4 stride 2 in time
+and space, as in PyTorchVideo's ``create_csn`` and MMAction2's ``ResNet3dCSN``; 32x224x224 clips.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from vr.models.blocks import ConvBN, InteractionPreserved
+from vr.models.blocks import ConvBN, InteractionPreserved, set_bn_eps
 from vr.models.registry import register_model
 from vr.models.resnet import BASE_WIDTHS, DEPTHS, KenshoharaBlocks, ResNet3d
 
@@ -26,12 +27,15 @@ def csn(
     widen_factor: float = 1.0,
     layers: Sequence[int] | None = None,
     dropout: float = 0.0,
+    bn_eps: float = 1e-5,
 ) -> ResNet3d:
     """A CSN of ``depth`` (50, 101, 152) with ``mode`` ``'ir'`` or ``'ip'`` bottlenecks."""
     if mode not in ("ir", "ip"):
         raise ValueError(f"CSN mode must be 'ir' or 'ip', got {mode!r}")
     mid = ConvBN((3, 3, 3), depthwise=True) if mode == "ir" else InteractionPreserved((3, 3, 3))
-    return ResNet3d(
+    if not 0 < bn_eps < 1:
+        raise ValueError(f"bn_eps must be in (0, 1), got {bn_eps}")
+    model = ResNet3d(
         KenshoharaBlocks(bottleneck=True, expansion=4, mid=mid),
         layers or DEPTHS[depth][1],
         [int(w * widen_factor) for w in BASE_WIDTHS],
@@ -42,6 +46,7 @@ def csn(
         stem_pool=nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
         dropout=dropout,
     )
+    return set_bn_eps(model, bn_eps)
 
 
 def _register(mode: str, depth: int) -> None:

@@ -14,6 +14,15 @@ for a key that holds no weight; an unknown key keeps its name, so a strict load 
   (R(2+1)D: ``stem.{0,1,3,4}`` -> ``conv1_s``/``bn1_s``/``conv1_t``/``bn1_t``), ``conv{n}.{0,1}`` ->
   ``conv{n}``/``bn{n}`` (R(2+1)D: ``conv{n}.0.{0,1,3}``/``conv{n}.1`` -> ``conv{n}_s``/``bn{n}_s``/
   ``conv{n}_t``/``bn{n}_t``); ``downsample`` and ``fc`` keep their names.
+* ``mmaction2`` (recognizer checkpoints ``{'meta', 'state_dict'}``: ``backbone.``/``cls_head.``): every
+  ``ConvModule``'s ``.conv``/``.bn`` -> ``conv{x}``/``bn{x}`` of its name (``conv1_t.bn`` -> ``bn1``,
+  ``downsample.{conv,bn}`` -> ``downsample.{0,1}``), ip-CSN's ``conv2.0``/``conv2.1`` ->
+  ``conv2_p``/``conv2`` (ir-CSN's lone ``conv2.0`` -> ``conv2``), X3D's ``se_module`` -> ``se2``,
+  SlowFast's ``{slow,fast}_path`` -> ``slow``/``fast`` and ``slow_path.conv1_lateral``/
+  ``layer{i}_lateral`` -> ``fuse0``/``fuse{i}``; heads: ``fc_cls`` -> ``fc``, X3D's ``fc1``/``fc2`` ->
+  ``lin5``/``fc``. SlowFast's head concatenates (fast, slow) where ``vr`` has (slow, fast): its
+  columns are swapped. :func:`implied_model_args` names the options such a network needs (CSN's
+  batch-norm epsilon 1e-3, X3D's shortcut norm, SlowFast's laterals without norm).
 """
 
 from __future__ import annotations
@@ -127,3 +136,77 @@ def convert_torchvision(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Te
 
 def is_torchvision(keys: set[str]) -> bool:
     return "stem.0.weight" in keys
+
+
+_MM_CONV = re.compile(r"^(.*?)(conv\w*|downsample)\.(conv|bn)\.(\w+)$")
+_MM_CSN = re.compile(r"^(.*\.)conv2\.([01])\.(conv|bn)\.(\w+)$")
+_MM_LATERAL = re.compile(r"^slow_path\.(conv1|layer(\d))_lateral\.conv\.(\w+)$")
+
+
+def _mm_backbone_key(key: str, ip_blocks: set[str]) -> str:
+    if m := _MM_LATERAL.match(key):
+        stem, layer, param = m.groups()
+        return f"fuse{0 if stem == 'conv1' else int(layer)}.conv.{param}"
+    for path, ours in (("slow_path.", "slow."), ("fast_path.", "fast.")):
+        if key.startswith(path):
+            return ours + _mm_backbone_key(key[len(path) :], ip_blocks)
+    key = key.replace(".se_module.", ".se2.")
+    if m := _MM_CSN.match(key):
+        block, index, kind, param = m.groups()
+        suffix = "_p" if block in ip_blocks and index == "0" else ""
+        return f"{block}{kind}2{suffix}.{param}"
+    if m := _MM_CONV.match(key):
+        prefix, name, kind, param = m.groups()
+        if name == "downsample":
+            return f"{prefix}downsample.{0 if kind == 'conv' else 1}.{param}"
+        if name == "conv1_t" and kind == "bn":  # X3D's stem: conv1_s, conv1_t, then its norm
+            return f"{prefix}bn1.{param}"
+        return f"{prefix}{name if kind == 'conv' else 'bn' + name[len('conv') :]}.{param}"
+    return key
+
+
+def convert_mmaction2(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    ip_blocks = {
+        k[len("backbone.") : -len("conv2.1.conv.weight")] for k in state if k.endswith(".conv2.1.conv.weight")
+    }
+    x3d = any(k.endswith("cls_head.fc2.weight") for k in state)
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if key.startswith("backbone."):
+            out[_mm_backbone_key(key[len("backbone.") :], ip_blocks)] = value
+        elif key.startswith("cls_head."):
+            name, _, param = key[len("cls_head.") :].rpartition(".")
+            ours = {"fc_cls": "fc", "fc2": "fc", "fc1": "lin5" if x3d else "fc1"}.get(name, name)
+            out[f"{ours}.{param}"] = value
+        else:
+            out[key] = value
+    fast = [k for k in out if k.startswith("fast.layer4.") and k.endswith(".conv3.weight")]
+    if fast and "fc.weight" in out:  # SlowFast: (fast, slow) columns -> (slow, fast)
+        width = out[max(fast)].shape[0]
+        weight = out["fc.weight"]
+        out["fc.weight"] = torch.cat([weight[:, width:], weight[:, :width]], 1)
+    return out
+
+
+def is_mmaction2(keys: set[str]) -> bool:
+    return any(k.startswith(("backbone.", "cls_head.")) for k in keys)
+
+
+def implied_model_args(state: Mapping[str, torch.Tensor], source: str) -> dict[str, object]:
+    """Model options a converted checkpoint of ``source`` needs beyond the architecture's defaults."""
+    if source != "mmaction2":
+        return {}
+    args: dict[str, object] = {}
+    if "fuse0.conv.weight" in state and "fuse0.bn.weight" not in state:
+        args["fusion_norm"] = False
+    if "conv1_t.weight" in state and "layer1.0.downsample.1.weight" in state:
+        args["shortcut_norm"] = True
+    depthwise = state.get("layer1.0.conv2.weight")
+    if (
+        depthwise is not None
+        and depthwise.dim() == 5
+        and depthwise.shape[1] == 1
+        and "conv1_t.weight" not in state
+    ):
+        args["bn_eps"] = 1e-3  # CSN: Caffe2-trained (VMZ) weights
+    return args

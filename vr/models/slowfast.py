@@ -54,17 +54,19 @@ def _pathway(
 
 
 class Fusion(nn.Module):
-    """Fast -> slow lateral connection: time-strided ``conv``, ``bn``, ReLU."""
+    """Fast -> slow lateral connection: time-strided ``conv``, then ``bn`` and ReLU (PyTorchVideo) or
+    nothing (``norm=False``: MMAction2)."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, alpha: int):
+    def __init__(self, cin: int, cout: int, kernel: int, alpha: int, norm: bool = True):
         super().__init__()
         self.conv = nn.Conv3d(
             cin, cout, (kernel, 1, 1), stride=(alpha, 1, 1), padding=(kernel // 2, 0, 0), bias=False
         )
-        self.bn = nn.BatchNorm3d(cout)
+        self.bn = nn.BatchNorm3d(cout) if norm else None
 
     def forward(self, fast: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.bn(self.conv(fast)))
+        x = self.conv(fast)
+        return x if self.bn is None else torch.relu(self.bn(x))
 
 
 class SlowFast(nn.Module):
@@ -84,6 +86,7 @@ class SlowFast(nn.Module):
         widen_factor: float = 1.0,
         layers: Sequence[int] = DEPTHS[50][1],
         dropout: float = 0.5,
+        fusion_norm: bool = True,
     ):
         super().__init__()
         if alpha < 1 or beta_inv < 1 or fusion_kernel < 1 or fusion_ratio < 1:
@@ -98,7 +101,7 @@ class SlowFast(nn.Module):
         self.slow = _pathway(SLOW_INFLATE, 1, slow_width, layers, in_channels, lateral)
         self.fast = _pathway(FAST_INFLATE, 5, fast_width, layers, in_channels)
         for i, (cin, cout) in enumerate(zip(fast_outs, lateral, strict=True)):
-            self.add_module(f"fuse{i}", Fusion(cin, cout, fusion_kernel, alpha))
+            self.add_module(f"fuse{i}", Fusion(cin, cout, fusion_kernel, alpha, fusion_norm))
         self.avgpool = nn.AdaptiveAvgPool3d(1)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc = nn.Linear(self.slow.num_features + self.fast.num_features, num_classes)

@@ -41,6 +41,7 @@ class X3DBlocks(BlockFactory):
 
     bottleneck_factor: float = BOTTLENECK_FACTOR
     se_ratio: float = SE_RATIO
+    shortcut_norm: bool = False
 
     def block(self, cin, planes, stride, downsample, layer, index, overall):
         inner = int(self.bottleneck_factor * planes)
@@ -56,7 +57,7 @@ class X3DBlocks(BlockFactory):
         return (1, 2, 2)
 
     def shortcut(self, cin: int, cout: int, stride: Triple):
-        return projection_shortcut(cin, cout, stride, norm=cin != cout)
+        return projection_shortcut(cin, cout, stride, norm=self.shortcut_norm or cin != cout)
 
 
 def x3d(
@@ -68,15 +69,20 @@ def x3d(
     layers: Sequence[int] | None = None,
     head_hidden: int = 2048,
     dropout: float = 0.5,
+    shortcut_norm: bool = False,
 ) -> ResNet3d:
-    """An X3D of the given expansion factors; ``layers`` overrides the blocks per stage."""
+    """An X3D of the given expansion factors; ``layers`` overrides the blocks per stage.
+
+    ``shortcut_norm``: a batch norm on every projection shortcut (MMAction2's X3D); PyTorchVideo has
+    none where the width stays the same (stage 1).
+    """
     dims = [12]
     for _ in range(3):
         dims.append(round_width(dims[-1], 2.0))
     widths = [round_width(d, width_factor) for d in dims]
     depths = layers or [math.ceil(depth_factor * d) for d in BASE_DEPTHS]
     return ResNet3d(
-        X3DBlocks(),
+        X3DBlocks(shortcut_norm=shortcut_norm),
         depths,
         widths,
         num_classes=num_classes,
