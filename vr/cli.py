@@ -1,7 +1,8 @@
-"""The `vr` command line: one Click group; each area registers its commands in `vr/commands/`.
+"""The `vr` command line: one Click group over the commands of `vr/commands/` (one module per area).
 
-Every module in `vr.commands` exposes `COMMANDS`, a list of Click commands or groups. The command
-functions only parse arguments and call library functions, so nothing here needs testing twice.
+:data:`COMMANDS` names each top-level command's module; a module is imported only when its command
+runs, so start-up stays fast. The command functions only parse arguments and call library functions,
+so nothing here needs testing twice.
 
 Every command runs inside one error boundary (:class:`VrGroup`): a :class:`~vr.errors.VrError` (bad
 input: a manifest, index, checkpoint or value that does not fit) or an ``OSError`` (a full disk, a
@@ -15,11 +16,10 @@ from __future__ import annotations
 import errno
 import importlib
 import os
-import pkgutil
 
 import click
 
-from vr import __version__, commands
+from vr import __version__
 from vr.errors import Interrupted, VrError
 
 
@@ -37,7 +37,21 @@ def error_line(error: BaseException) -> str | None:
 
 
 class VrGroup(click.Group):
-    """The root group: subcommands run inside the error boundary described in the module docstring."""
+    """The root group: commands load on first use (:data:`COMMANDS`) and run inside the error boundary
+    described in the module docstring."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return load_command(cmd_name) if cmd_name in COMMANDS else None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names))
+        rows = [(name, click.utils.make_default_short_help(COMMANDS[name][2], limit)) for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -63,14 +77,84 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-def _register() -> None:
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
-        for command in getattr(module, "COMMANDS", []):
-            cli.add_command(command)
+# Every top-level command: name -> (module, attribute, the one line `vr --help` shows). Modules are
+# imported only when their command runs or shows its own help, so `vr --help` imports no command
+# module (and no torch, DALI, OpenCV or NumPy); a test checks each line against the command's own.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "bench": (
+        "vr.commands.bench",
+        "bench",
+        "Time the loader, a model, TV-L1 flow or frame extraction on your data and machine.",
+    ),
+    "convert-weights": (
+        "vr.commands.models",
+        "convert_weights_cmd",
+        "Convert a public checkpoint SRC into a vr checkpoint DST (arch, model_args, state_dict, labels).",
+    ),
+    "datasets": (
+        "vr.commands.datasets",
+        "datasets",
+        "Generate datasets (the synthetic motion dataset).",
+    ),
+    "demo": (
+        "vr.commands.demo",
+        "demo",
+        "Synthetic videos -> frames -> TV-L1 flow -> manifest -> shards -> RGB and Flow 3D CNNs -> "
+        "video-level evaluation -> two-stream fusion, then a table of accuracies and stage times.",
+    ),
+    "eval": (
+        "vr.commands.evaluate",
+        "eval_command",
+        "Clip or video accuracy of CHECKPOINT, per-class accuracy, confusion matrix and predictions JSON.",
+    ),
+    "export": (
+        "vr.commands.models",
+        "export",
+        "Export trained models to other runtimes.",
+    ),
+    "fuse": (
+        "vr.commands.evaluate",
+        "fuse_command",
+        "Two-stream late fusion of the RGB and FLOW results JSONs (from vr eval or vr infer --json).",
+    ),
+    "infer": (
+        "vr.commands.evaluate",
+        "infer_command",
+        "Top-k labels of raw VIDEO files (folders are searched for videos) by CHECKPOINT.",
+    ),
+    "manifest": (
+        "vr.commands.manifest",
+        "manifest",
+        "Build, convert and inspect manifests (one JSON Lines file per dataset split).",
+    ),
+    "models": (
+        "vr.commands.models",
+        "models",
+        "The 3D CNN model zoo.",
+    ),
+    "preprocess": (
+        "vr.commands.preprocess",
+        "preprocess",
+        "Extract JPEG frames and TV-L1 optical flow from videos.",
+    ),
+    "shard": (
+        "vr.commands.shard",
+        "shard",
+        "WebDataset shards of frames and flow: `vr shard MANIFEST ...` (build), `verify`, `info`, "
+        "`reindex`, `serve`.",
+    ),
+    "train": (
+        "vr.commands.train",
+        "train",
+        "Train a 3D CNN on RGB or Flow clips; logs and checkpoints go to --out.",
+    ),
+}
 
 
-_register()
+def load_command(name: str) -> click.Command:
+    """The Click command registered as ``name`` (imports its module)."""
+    module, attribute, _ = COMMANDS[name]
+    return getattr(importlib.import_module(module), attribute)
 
 
 def main() -> None:

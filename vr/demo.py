@@ -140,23 +140,19 @@ def run_demo(config: DemoConfig, quiet: bool = False) -> dict:
         raise Interrupted(e.signum, f"{e}; {hint}") from None
 
 
-def _run_demo(config: DemoConfig, quiet: bool) -> dict:
-    import torch
-
+def prepare_data(config: DemoConfig, timer: Timer, quiet: bool, flow: bool = True) -> None:
+    """The demo's data under ``config.out``: synthetic videos, frames, (TV-L1 flow,) manifest and the
+    train/val shards (RGB and Flow, or RGB only with ``flow=False``). Every stage resumes."""
     from vr.datasets.synth import generate
-    from vr.evaluation.fuse import fuse
     from vr.manifests.build import build_manifest
     from vr.preprocess.flow import FlowOptions, flow_tvl1
     from vr.preprocess.flow_engines import TVL1Params
     from vr.preprocess.frames import FrameOptions, extract_frames
     from vr.shards.build import build_shards
     from vr.shards.plan import ShardOptions
-    from vr.train.trainer import train
 
-    on_gpu = config.device != "cpu" and torch.cuda.is_available()  # GPU: nvJPEG loader, torch TV-L1
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    timer = Timer(quiet)
     synth = config.synth
     short_side = min(synth.width, synth.height)
     with timer.stage("synthetic videos"):
@@ -171,11 +167,14 @@ def _run_demo(config: DemoConfig, quiet: bool) -> dict:
             quiet=quiet,
         )
         _check(outcomes, "extract-frames")
-    with timer.stage("TV-L1 flow"):
-        params = TVL1Params(nscales=config.flow_nscales, warps=config.flow_warps, epsilon=config.flow_epsilon)
-        options = FlowOptions(params=params)
-        outcomes = flow_tvl1(out / "frames", out / "flow", options, jobs=config.jobs, quiet=quiet)
-        _check(outcomes, "flow-tvl1")
+    if flow:
+        with timer.stage("TV-L1 flow"):
+            params = TVL1Params(
+                nscales=config.flow_nscales, warps=config.flow_warps, epsilon=config.flow_epsilon
+            )
+            options = FlowOptions(params=params)
+            outcomes = flow_tvl1(out / "frames", out / "flow", options, jobs=config.jobs, quiet=quiet)
+            _check(outcomes, "flow-tvl1")
     with timer.stage("manifest"):
         manifest, _ = build_manifest("ucf101", out / "synth" / "annotations", out / "frames", split=1)
         manifest_path = out / "manifest.jsonl"
@@ -185,12 +184,29 @@ def _run_demo(config: DemoConfig, quiet: bool) -> dict:
             build_shards(
                 manifest_path,
                 out / "shards" / subset,
-                ShardOptions(modality="both", subset=subset, max_count=64, shuffle=True, seed=synth.seed),
+                ShardOptions(
+                    modality="both" if flow else "rgb",
+                    subset=subset,
+                    max_count=64,
+                    shuffle=True,
+                    seed=synth.seed,
+                ),
                 frames=out / "frames",
-                flow=out / "flow",
+                flow=out / "flow" if flow else None,
                 jobs=config.jobs,
                 progress=not quiet,
             )
+
+
+def _run_demo(config: DemoConfig, quiet: bool) -> dict:
+    import torch
+
+    from vr.evaluation.fuse import fuse
+    from vr.train.trainer import train
+
+    on_gpu = config.device != "cpu" and torch.cuda.is_available()  # GPU: nvJPEG loader, torch TV-L1
+    timer = Timer(quiet)
+    prepare_data(config, timer, quiet, flow=True)
     results, accuracy = {}, {}
     for modality in ("rgb", "flow"):
         train_config = demo_train_config(config, modality, on_gpu)

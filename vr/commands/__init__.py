@@ -1,1 +1,1 @@
-"""Click commands, one module per area; `vr.cli` registers every module's `COMMANDS`."""
+"""Click commands, one module per area; `vr.cli.COMMANDS` names the top-level ones."""

@@ -90,6 +90,3 @@ def synth(out: Path, size: str, jobs: int, overwrite: bool, quiet: bool, **optio
         f"{len(paths)} videos ({config.classes} classes, {config.n_groups} groups each, "
         f"{config.n_test_groups} test groups) in {out / 'videos'}; splits in {out / 'annotations'}"
     )
-
-
-COMMANDS = [datasets]

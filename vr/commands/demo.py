@@ -30,6 +30,3 @@ def demo(out: Path, epochs: int | None, device: str, quiet: bool) -> None:
         config.epochs = epochs
     summary = run_demo(config, quiet=quiet)
     click.echo(format_summary(summary))
-
-
-COMMANDS = [demo]

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from vr.commands.options import Real, remote_options
-from vr.evaluation.results import EvalError, ranked
+from vr.errors import VrError
 
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 PER_CLASS_ROWS = 30  # print the per-class table for label sets up to this size
@@ -72,7 +72,7 @@ def eval_command(checkpoint: Path, data: str, mode: str, n_clips: int, n_crops: 
             progress=not quiet,
             **options,
         )
-    except EvalError as e:
+    except VrError as e:
         raise click.ClickException(str(e)) from None
     results = report.results
     views = report.n_views / max(report.n_videos, 1)
@@ -130,7 +130,7 @@ def infer_command(
         raise click.UsageError("no video files in " + ", ".join(map(str, videos)))
     try:
         predictor = Predictor(checkpoint, n_crops=int(n_crops), **options)
-    except EvalError as e:
+    except VrError as e:
         raise click.ClickException(str(e)) from None
     if not quiet:
         click.echo(
@@ -144,6 +144,8 @@ def infer_command(
         data["errors"] = {p.path: p.error for p in predictions if p.error}
         click.echo(json.dumps(data, indent=1, ensure_ascii=False))
     else:
+        from vr.evaluation.results import ranked
+
         for p in predictions:
             if p.scores is None:
                 continue
@@ -184,7 +186,7 @@ def fuse_command(rgb: Path, flow: Path, weights: tuple[float, float], output: Pa
         result = fuse(read_results(rgb), read_results(flow), weights)
         if output is not None:
             result.fused.write(output, topk)
-    except EvalError as e:
+    except VrError as e:
         raise click.ClickException(str(e)) from None
     except OSError as e:
         raise click.ClickException(f"cannot write {output}: {e.strerror}") from None
@@ -205,6 +207,3 @@ def fuse_command(rgb: Path, flow: Path, weights: tuple[float, float], output: Pa
             click.echo(f"{title:<6} top-1 {_pct(acc[1])}  top-5 {_pct(acc[5])}")
     if output is not None:
         click.echo(f"wrote {output}")
-
-
-COMMANDS = [eval_command, infer_command, fuse_command]

@@ -11,7 +11,7 @@ from vr.manifests.build import DATASETS, build_manifest
 from vr.manifests.info import count_table, summary
 from vr.manifests.listing import AnnotationError, SplitError
 from vr.manifests.report import BuildReport
-from vr.manifests.resnets3d import SeedExportError, import_seed_json, misplaced_for_seed, write_seed_json
+from vr.manifests.resnets3d import misplaced_for_seed
 from vr.manifests.schema import SUBSETS, Manifest, ManifestError, read_manifest
 
 EXISTING = click.Path(exists=True, path_type=Path)
@@ -121,23 +121,45 @@ def build(
     finish(result, report, output, strict, quiet)
 
 
+_FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["seed", "mmaction-rawframes", "mmaction-videos", "pyslowfast", "csv"]),
+    default="seed",
+    show_default=True,
+    help="seed: the 3D-ResNets JSON; mmaction-rawframes / mmaction-videos: MMAction2's lists; pyslowfast: "
+    "its train/val/test CSVs; csv: every manifest field.",
+)
+
+
 @manifest.command("import")
-@click.argument("seed_json", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--frames", required=True, type=FRAME_ROOT, help="The seed's video root (jpg).")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@_FORMAT
+@click.option("--frames", type=FRAME_ROOT, help="The frame root the listed videos are in (all but csv).")
+@click.option(
+    "--labels",
+    "labels_file",
+    type=EXISTING,
+    help="List formats: label names, one a line (default: labels.txt beside the lists, else the indices).",
+)
+@click.option(
+    "--subset", type=click.Choice(SUBSETS), help="List formats: the files' subset (default: from names)."
+)
 @click.option("--allow-unmarked", is_flag=True, help="Count image_*.jpg of folders without a marker.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any listed video is left out.")
 @click.option("-o", "--output", required=True, type=OUTPUT, help="Manifest to write (.jsonl).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def import_(
-    seed_json: Path, frames: Path, allow_unmarked: bool, strict: bool, output: Path, quiet: bool
-) -> None:
-    """Convert a 3D-ResNets seed annotation JSON (ucf101_01.json, ...) to a manifest."""
-    try:
-        result, report = import_seed_json(
-            seed_json, frames, allow_unmarked=allow_unmarked, progress=not quiet
-        )
-    except AnnotationError as e:
-        raise click.ClickException(str(e)) from None
+def import_(files, fmt, frames, labels_file, subset, allow_unmarked, strict, output, quiet) -> None:
+    """Convert annotation FILES of another tool (the 3D-ResNets seed's JSON by default, MMAction2's or
+    PySlowFast's lists, a CSV) into a manifest, looking the videos up under --frames."""
+    from vr.manifests.interop import import_manifest
+
+    result, report = import_manifest(
+        files, fmt, frames, labels_file=labels_file, subset=subset, allow_unmarked=allow_unmarked,
+        progress=not quiet,
+    )  # fmt: skip
     finish(result, report, output, strict, quiet)
 
 
@@ -145,24 +167,36 @@ def import_(
 @click.argument(
     "manifest_path", metavar="MANIFEST", type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option("-o", "--output", required=True, type=OUTPUT, help="Seed annotation JSON to write.")
-def export(manifest_path: Path, output: Path) -> None:
-    """Convert a manifest into the 3D-ResNets seed's annotation JSON."""
+@_FORMAT
+@click.option(
+    "--subset", type=click.Choice(SUBSETS), help="Only this subset (list formats: OUTPUT is its file)."
+)
+@click.option(
+    "--video-ext",
+    default=".mp4",
+    show_default=True,
+    help="mmaction-videos, pyslowfast: video files' extension.",
+)
+@click.option(
+    "-o", "--output", required=True, type=click.Path(path_type=Path),
+    help="File to write (list formats: a folder, one list a subset and labels.txt).",
+)  # fmt: skip
+def export(manifest_path: Path, fmt: str, subset: str | None, video_ext: str, output: Path) -> None:
+    """Convert a manifest for another tool: the 3D-ResNets seed's JSON (default), MMAction2's rawframe or
+    video lists, PySlowFast's CSVs, or a CSV of every field."""
+    from vr.manifests.interop import export_manifest
+
     data = load(manifest_path)
-    try:
-        write_seed_json(data, output)
-    except SeedExportError as e:
-        raise click.ClickException(str(e)) from None
-    except OSError as e:
-        raise click.ClickException(f"cannot write {e.filename}: {e.strerror}") from None
-    misplaced = misplaced_for_seed(data)
+    written = export_manifest(data, fmt, output, subset=subset, video_ext=video_ext)
+    misplaced = misplaced_for_seed(data) if fmt == "seed" else []
     if misplaced:
         click.echo(
             f"warning: {len(misplaced)} videos are not in <label>/<id> (or test/<id>) under the frame root, "
             f"where the seed looks (first: {', '.join(misplaced[:3])})",
             err=True,
         )
-    click.echo(f"wrote {output}: {len(data.videos)} videos, {len(data.labels)} labels")
+    n = len(data.videos) if subset is None else len(data.subset(subset).videos)
+    click.echo(f"wrote {', '.join(map(str, written))}: {n} videos, {len(data.labels)} labels")
 
 
 @manifest.command("info")
@@ -174,6 +208,3 @@ def info(manifest_path: Path) -> None:
     data = load(manifest_path)
     click.echo(summary(data))
     click.echo(count_table(data))
-
-
-COMMANDS = [manifest]

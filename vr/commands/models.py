@@ -18,33 +18,29 @@ def models() -> None:
 
 @models.command("list")
 @click.argument("pattern", default="*")
-@click.option("--no-flops", is_flag=True, help="Skip the FLOP count (much faster).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def list_models_cmd(pattern: str, no_flops: bool, quiet: bool) -> None:
+@click.option(
+    "--measure",
+    is_flag=True,
+    help="Build the models (meta device) and count again instead of reading the table.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar (with --measure).")
+def list_models_cmd(pattern: str, measure: bool, quiet: bool) -> None:
     """Registered models matching PATTERN (shell style, e.g. 'r3d*'): parameters (400 classes, RGB),
     GFLOPs of one default clip (multiply-add = 2 FLOPs) and the checkpoint sources they load."""
-    from vr.models import list_models
-    from vr.models.profile import summarize
+    from vr import model_zoo as zoo
 
-    names = list_models(pattern)
-    if not names:
+    if measure:
+        from vr.models import list_models
+
+        names = list_models(pattern)
+        entries = [
+            e for n in tqdm(names, desc="models", disable=quiet, leave=False) for e in zoo.measure([n])
+        ]
+    else:
+        entries = zoo.select(zoo.read_zoo(), pattern)
+    if not entries:
         raise click.UsageError(f"no model matches {pattern!r}; try 'vr models list'")
-    rows = [summarize(n, flops=not no_flops) for n in tqdm(names, desc="models", disable=quiet, leave=False)]
-    header = ("model", "family", "params (M)", "GFLOPs", "clip (TxHxW)", "checkpoints")
-    table = [
-        (
-            r.name,
-            r.family,
-            f"{r.params / 1e6:.2f}",
-            "-" if r.flops is None else f"{r.flops / 1e9:.1f}",
-            "x".join(map(str, r.clip)),
-            ", ".join(r.sources) or "-",
-        )
-        for r in rows
-    ]
-    widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
-    for row in [header, *table]:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    click.echo(zoo.format_table(entries))
 
 
 def _model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -143,6 +139,3 @@ def export_onnx_cmd(
     if done.max_abs_diff is not None:
         message += f"; max |torch - onnxruntime| = {done.max_abs_diff:.2e}"
     click.echo(message)
-
-
-COMMANDS = [models, convert_weights_cmd, export]

@@ -242,6 +242,3 @@ def flow_preview_cmd(flow_dir: Path, out: Path, pairs: int, bound: float | None)
     except OSError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"wrote {out}")
-
-
-COMMANDS = [preprocess]

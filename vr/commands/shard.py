@@ -6,20 +6,9 @@ from __future__ import annotations
 import click
 
 from vr.commands.options import SEED, Real, storage_options_option
-from vr.manifests.schema import SUBSETS, ManifestError
-from vr.shards import (
-    ShardError,
-    ShardIndexError,
-    ShardOptions,
-    build_shards,
-    format_info,
-    parse_size,
-    reindex_shards,
-    shard_info,
-    verify_shards,
-)
-from vr.shards.plan import MODALITIES
-from vr.storage import StorageError
+from vr.errors import VrError
+from vr.manifests.schema import SUBSETS
+from vr.shards.format import MODALITIES
 
 
 class _SizeType(click.ParamType):
@@ -28,6 +17,8 @@ class _SizeType(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, int):
             return value
+        from vr.shards.plan import parse_size
+
         try:
             return parse_size(value)
         except ValueError as e:
@@ -95,6 +86,9 @@ _DIR = click.Path(exists=True, file_okay=False)
 def build(manifest, frames, flow, out, modality, subset, prefix, max_size, max_count, shuffle, seed, jobs,
           allow_unmarked, check_decode, videos, quality, size, fps, overwrite, quiet) -> None:  # fmt: skip
     """Shard the videos of MANIFEST (also `vr shard MANIFEST ...`); a rerun resumes a killed run."""
+    from vr.shards.build import build_shards
+    from vr.shards.plan import ShardOptions
+
     try:
         options = ShardOptions(
             modality=modality,
@@ -114,8 +108,8 @@ def build(manifest, frames, flow, out, modality, subset, prefix, max_size, max_c
         raise click.UsageError(str(e)) from None
     try:
         result = build_shards(manifest, out, options, frames, flow, videos, jobs, overwrite, not quiet)
-    except (ShardError, ManifestError) as e:
-        raise click.ClickException(str(e)) from None
+    except VrError:
+        raise  # one line at the error boundary
     except ValueError as e:
         raise click.UsageError(str(e)) from None
     mb = result.bytes / 1e6
@@ -145,10 +139,9 @@ def build(manifest, frames, flow, out, modality, subset, prefix, max_size, max_c
 def verify(folder: str, quick: bool, storage_options: dict, quiet: bool) -> None:
     """Check every shard in FOLDER (a folder or its URL) against index.json and the member indexes; exit 1
     on any problem."""
-    try:
-        problems = verify_shards(folder, quick=quick, progress=not quiet, storage_options=storage_options)
-    except (ShardIndexError, StorageError) as e:
-        raise click.ClickException(str(e)) from None
+    from vr.shards.verify import verify_shards
+
+    problems = verify_shards(folder, quick=quick, progress=not quiet, storage_options=storage_options)
     for problem in problems:
         click.echo(str(problem))
     if problems:
@@ -160,10 +153,9 @@ def verify(folder: str, quick: bool, storage_options: dict, quiet: bool) -> None
 @click.argument("folder")
 def info(folder: str) -> None:
     """Samples, classes, frames, bytes and per-class counts of the shards in FOLDER (a folder or URL)."""
-    try:
-        click.echo(format_info(shard_info(folder)))
-    except (ShardIndexError, StorageError) as e:
-        raise click.ClickException(str(e)) from None
+    from vr.shards.info import format_info, shard_info
+
+    click.echo(format_info(shard_info(folder)))
 
 
 @shard.command("reindex")
@@ -176,10 +168,9 @@ def reindex(folder: str, force: bool, quiet: bool) -> None:
     Each shard is read once and checked against its SHA-256 in index.json; loaders then read any frame
     by offset and never scan a tar.
     """
-    try:
-        result = reindex_shards(folder, force=force, progress=not quiet)
-    except (ShardIndexError, StorageError) as e:
-        raise click.ClickException(str(e)) from None
+    from vr.shards.reindex import reindex_shards
+
+    result = reindex_shards(folder, force=force, progress=not quiet)
     click.echo(f"{folder}: {result.indexed} shard(s) indexed, {result.kept} already had a member index")
 
 
@@ -202,6 +193,3 @@ def serve(folder: str, host: str, port: int) -> None:
         pass
     finally:
         server.server_close()
-
-
-COMMANDS = [shard]

@@ -174,6 +174,3 @@ def train(
         note = f"; {skipped} clip(s) skipped, see train.log" if skipped else ""
         summary = f"epoch {last['epoch']}: loss {last['loss']:.4f}, acc {last['acc']:.3f}{val}"
         click.echo(f"{summary}; run in {config.out}{note}")
-
-
-COMMANDS = [train]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 # Name -> (kind, parameter): translate direction (dx, dy) in image coordinates (y points down),
@@ -66,12 +65,16 @@ class Scene:
 
 def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int) -> np.ndarray:
     """Random colour field with features about ``1/cells`` of the frame wide, (h, w, 3) in 0..255."""
+    import cv2  # lazily: `vr --help` and `vr datasets --help` stay light
+
     coarse = rng.uniform(0, 255, size=(max(2, cells * h // w), cells, 3)).astype(np.float32)
     return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 255)
 
 
 def _sprite(rng: np.random.Generator, size: int) -> Sprite:
     """A star-shaped polygon filled with a zero-mean luminance texture and a faint colour tint."""
+    import cv2  # lazily: `vr --help` and `vr datasets --help` stay light
+
     p = size
     n_vertices = int(rng.integers(5, 9))
     angles = np.sort(rng.uniform(0, 2 * np.pi, n_vertices))
@@ -130,6 +133,8 @@ def make_track(rng: np.random.Generator, motion: str, n_frames: int, width: int,
 
 def _composite(frame: np.ndarray, sprite: Sprite, cx: float, cy: float, angle: float, scale: float) -> None:
     """Alpha-blend ``sprite`` at pose into ``frame`` in place, wrapping around the borders."""
+    import cv2  # lazily: `vr --help` and `vr datasets --help` stay light
+
     h, w = frame.shape[:2]
     p = sprite.alpha.shape[0]
     reach = p * scale / 2

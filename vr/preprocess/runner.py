@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
 log = logging.getLogger("vr.preprocess")
@@ -85,6 +84,8 @@ def n_workers(jobs: int) -> int:
 @contextlib.contextmanager
 def _backend(backend: str, jobs: int, address: str | None) -> Iterator[None]:
     """Make ``backend`` joblib's current backend (starting a Dask client / Ray connection as needed)."""
+    from joblib import parallel_config  # here, not at the top: `vr preprocess --help` stays light
+
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if backend in ("loky", "threading"):
@@ -159,6 +160,8 @@ def run_tasks(
     tasks that may have been running then are run again one at a time, and the one that kills its
     worker again fails with that reason.
     """
+    from joblib import Parallel, delayed
+
     if not tasks:
         return []
     progress = _Progress(len(tasks), desc, quiet)

@@ -1,28 +1,40 @@
-"""WebDataset shards of frames and flow: planning, writing, index, verification, summary."""
+"""WebDataset shards of frames and flow: planning, writing, index, verification, summary.
 
-from vr.shards.build import BuildResult, ShardError, build_shards
-from vr.shards.format import ShardIndexError, read_index
-from vr.shards.info import format_info, shard_info
-from vr.shards.plan import ShardOptions, parse_size
-from vr.shards.reader import Member, TarFormatError, iter_members
-from vr.shards.reindex import ReindexResult, reindex_shards
-from vr.shards.verify import Problem, verify_shards
+The names below load their module on first use, so importing one light submodule (``vr.shards.format``)
+does not import OpenCV, NumPy and joblib with the writer.
+"""
 
-__all__ = [
-    "BuildResult",
-    "Member",
-    "Problem",
-    "ReindexResult",
-    "ShardError",
-    "ShardIndexError",
-    "ShardOptions",
-    "TarFormatError",
-    "build_shards",
-    "format_info",
-    "iter_members",
-    "parse_size",
-    "read_index",
-    "reindex_shards",
-    "shard_info",
-    "verify_shards",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "BuildResult": "build",
+    "ShardError": "build",
+    "build_shards": "build",
+    "ShardIndexError": "format",
+    "read_index": "format",
+    "format_info": "info",
+    "shard_info": "info",
+    "ShardOptions": "plan",
+    "parse_size": "plan",
+    "Member": "reader",
+    "TarFormatError": "reader",
+    "iter_members": "reader",
+    "ReindexResult": "reindex",
+    "reindex_shards": "reindex",
+    "Problem": "verify",
+    "verify_shards": "verify",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

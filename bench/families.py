@@ -1,0 +1,85 @@
+"""Video-level accuracy and training time of model families on the demo's data (RGB), one command.
+
+Prepares the demo's synthetic data without flow (or reuses ``--out``), then trains each model with the
+demo's RGB settings (clips of 8x56x56, batch 8, 40 epochs of AdamW, cosine schedule) and evaluates it
+at video level on the test split (3 clips per video). Each model is ``NAME`` or ``NAME:KEY=VALUE,...``
+(model arguments; a value parses as JSON, else a string). Runs resume: a trained model is evaluated
+again, not retrained.
+
+    python bench/families.py --out vr-families                               # the default families
+    python bench/families.py --out vr-families --models x3d_m slowfast_r50_8x8
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+from vr.demo import DemoConfig, Timer, demo_train_config, evaluate_run, prepare_data
+from vr.models import count_params, create_model
+from vr.train.trainer import train
+
+DEFAULT_MODELS = [
+    "r3d10:widen_factor=0.25",  # the demo's model
+    "x3d_m",
+    "slowfast_r50_8x8",
+    "ircsn_50:widen_factor=0.25",
+    "r2plus1d_18:widen_factor=0.25",
+    "i3d_r50_8x8:widen_factor=0.25",
+]
+
+
+def parse_model(spec: str) -> tuple[str, dict]:
+    name, _, raw = spec.partition(":")
+    args = {}
+    for item in filter(None, raw.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            args[key] = json.loads(value)
+        except json.JSONDecodeError:
+            args[key] = value
+    return name, args
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", default="vr-families", help="working folder (data and runs)")
+    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, help="NAME[:KEY=VALUE,...]")
+    parser.add_argument("--epochs", type=int, help="override the demo's epochs")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    demo = DemoConfig(out=args.out)
+    prepare_data(demo, Timer(quiet=True), quiet=True, flow=False)
+    rows = []
+    for spec in args.models:
+        name, model_args = parse_model(spec)
+        slug = spec.replace(":", "_").replace("=", "-").replace(",", "_")
+        config = dataclasses.replace(
+            demo_train_config(demo, "rgb", on_gpu=False),
+            model=name,
+            model_args=model_args,
+            out=str(Path(args.out) / "runs" / slug),
+            epochs=args.epochs or demo.epochs,
+        )
+        print(f"training {spec} ...", flush=True)
+        start = time.perf_counter()
+        train(config, resume=(Path(config.out) / "last.pth").exists(), progress=False)
+        seconds = time.perf_counter() - start
+        top1 = evaluate_run(demo, Path(config.out)).top1
+        params = count_params(create_model(name, 6, **model_args))
+        rows.append((spec, params, seconds, top1))
+        print(f"  {spec}: {top1 * 100:.1f}% in {seconds:.0f} s", flush=True)
+    print("\nvideo-level top-1 on the synthetic test split (RGB, the demo's settings)\n")
+    print(f"  {'model':<34} {'params':>8} {'train':>8} {'top-1':>7}")
+    for spec, params, seconds, top1 in rows:
+        print(f"  {spec:<34} {params / 1e6:7.2f}M {seconds:7.0f}s {top1 * 100:6.1f}%")
+
+
+if __name__ == "__main__":
+    main()
