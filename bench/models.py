@@ -1,73 +1,40 @@
-"""Benchmark vr.models training steps: forward + backward clips/s, fp32 eager vs the fast path.
+"""Model speed on this device, two tables, both timed with ``vr.bench.model.measure_model`` (the code of
+`vr bench model`):
 
-For R3D-18, R(2+1)D-18, P3D-63 and I3D-R50 at their default clips (16x112x112, 16x112x112,
-16x160x160, 32x224x224), one training step (forward, cross-entropy, backward, SGD step) is timed
-
-- baseline: float32, contiguous (NCTHW) tensors, eager;
-- vr: bfloat16 autocast + ``channels_last_3d`` model and input (+ ``torch.compile`` with ``--compile``),
-
-in the same run on the same device (CUDA when available, else CPU), and the ratio vr / baseline is
-printed. On a CPU the bf16 gain depends on the processor's bf16 support (AVX512-BF16 / AMX).
+1. the fast path against the baseline: for R3D-18, R(2+1)D-18, P3D-63 and I3D-R50 at their default clips,
+   training steps (forward, cross-entropy, backward, SGD step) in float32 eager on contiguous tensors
+   (baseline) and with bfloat16 autocast + ``channels_last_3d`` (+ ``torch.compile`` with ``--compile``),
+   and the ratio vr / baseline. On a CPU the bf16 gain depends on its bf16 support (AVX512-BF16 / AMX).
+2. ``--families``: the newer families (X3D-M, SlowFast R50 8x8, ir-CSN-152) against R3D-50, each at its
+   own default clip: clips/s, latency and the peak memory one step takes, in float32.
 
     python bench/models.py --batch 2 --iters 3                      # CPU, small
+    python bench/models.py --families --batch 1 --iters 2           # the families table
     python bench/models.py --batch 16 --iters 20 --compile          # GPU
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import time
 
 import torch
-import torch.nn.functional as F
 
-from vr.models import create_model, model_info
+from vr.bench.model import measure_model
+from vr.bench.report import human_bytes
 
 MODELS = ("r3d18", "r2plus1d18", "p3d63", "i3d_r50")
-
-
-def step_fn(model: torch.nn.Module, fast: bool, device: torch.device):
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if fast else contextlib.nullcontext()
-
-    def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        with autocast:
-            loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        optimizer.step()
-
-    return step
-
-
-def clips_per_second(name: str, fast: bool, args: argparse.Namespace, device: torch.device) -> float:
-    torch.manual_seed(0)
-    model = create_model(name, num_classes=400).to(device).train()
-    x = torch.randn(args.batch, 3, *model_info(name).clip, device=device)
-    y = torch.randint(0, 400, (args.batch,), device=device)
-    if fast:
-        model = model.to(memory_format=torch.channels_last_3d)
-        x = x.contiguous(memory_format=torch.channels_last_3d)
-        if args.compile:
-            model = torch.compile(model)
-    step = step_fn(model, fast, device)
-    for _ in range(args.warmup):
-        step(x, y)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    sync()
-    start = time.perf_counter()
-    for _ in range(args.iters):
-        step(x, y)
-    sync()
-    return args.batch * args.iters / (time.perf_counter() - start)
+FAMILIES = ("r3d50", "x3d_m", "slowfast_r50_8x8", "ircsn_152")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument(
+        "--models", nargs="+", help=f"default: {' '.join(MODELS)} (--families: {' '.join(FAMILIES)})"
+    )
+    parser.add_argument("--families", action="store_true", help="the families table instead of the fast path")
+    parser.add_argument("--inference", action="store_true", help="forward passes instead of training steps")
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
@@ -79,17 +46,44 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    fast_label = "bf16+cl3d" + ("+compile" if args.compile else "")
     where = (
         torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     )
-    print(f"device: {where}; batch {args.batch}, {args.iters} timed steps after {args.warmup} warm-up")
+    what = "forward passes" if args.inference else "training steps"
+    print(f"device: {where}; batch {args.batch}, {args.iters} timed {what} after {args.warmup} warm-up")
+    common = dict(
+        batch=args.batch, steps=args.iters, warmup=args.warmup, device=device, train=not args.inference
+    )
+    if args.families:
+        names = args.models or list(FAMILIES)
+        print(
+            f"{'model':<18} {'clip':<12} {'clips/s':>9} {'ms/batch':>9} {'peak memory':>12} "
+            f"{'vs ' + names[0]:>9}"
+        )
+        first = None
+        for name in names:
+            r = measure_model(name, progress=False, **common)
+            first = first or r.clips_per_s
+            clip = "x".join(map(str, r.clip))
+            print(
+                f"{name:<18} {clip:<12} {r.clips_per_s:>9.2f} {r.latency_ms:>9.0f} "
+                f"{human_bytes(r.peak_bytes):>12} {r.clips_per_s / first:>8.2f}x",
+                flush=True,
+            )
+        return
+    fast_label = "bf16+cl3d" + ("+compile" if args.compile else "")
     print(f"{'model':<12} {'clip':<12} {'fp32 clips/s':>13} {fast_label + ' clips/s':>24} {'ratio':>7}")
-    for name in args.models:
-        base = clips_per_second(name, False, args, device)
-        fast = clips_per_second(name, True, args, device)
-        clip = "x".join(map(str, model_info(name).clip))
-        print(f"{name:<12} {clip:<12} {base:>13.2f} {fast:>24.2f} {fast / base:>6.2f}x", flush=True)
+    for name in args.models or MODELS:
+        base = measure_model(name, progress=False, **common)
+        fast = measure_model(
+            name, precision="bf16", channels_last=True, compile=args.compile, progress=False, **common
+        )
+        clip = "x".join(map(str, base.clip))
+        ratio = fast.clips_per_s / base.clips_per_s
+        print(
+            f"{name:<12} {clip:<12} {base.clips_per_s:>13.2f} {fast.clips_per_s:>24.2f} {ratio:>6.2f}x",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -25,23 +25,40 @@ than fp32 on the 2-core test machine (``--precision bf16`` measures it). The >= 
     python bench/train.py --widen 0.25 --steps 4 # CPU, quick check with a narrow R3D-18
     python bench/train.py --batch 32 --steps 30 --warmup 5 --workers 8 --dali-threads 4 \\
         --videos 32 --data /tmp/vr-bench-train                # GPU (add --compile for torch.compile)
+
+``--background-load N`` measures instead how vr's configuration holds its speed when N busy processes
+(pure Python loops) share the cores: the same steps quiet, then loaded, each in a fresh process that
+sets its threads as `vr train` does (``vr.threads``), and the same pair with OpenMP's default spinning
+wait (``GOMP_SPINCOUNT=300000``, libgomp's own default, which vr then leaves alone) as the baseline::
+
+    python bench/train.py --background-load 2 --model r3d10 --widen 0.25 --clip-len 8 --size 56 \\
+        --batch 8 --workers 0 --steps 30                     # the demo's RGB training, 2 cores
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
+from vr.threads import prepare_openmp
 
-from vr.train.config import TrainConfig
-from vr.train.engine import train_epoch
-from vr.train.trainer import Run
+prepare_openmp()  # as `vr train` does: before torch is imported (see vr.threads)
+
+import torch  # noqa: E402
+
+from vr.train.config import TrainConfig  # noqa: E402
+from vr.train.engine import train_epoch  # noqa: E402
+from vr.train.trainer import Run  # noqa: E402
 
 
 def prepare_data(root: Path, videos_per_class: int, jobs: int) -> Path:
@@ -117,6 +134,7 @@ class Setup:
     batch: int = 4
     workers: int = 2
     dali_threads: int = 2
+    threads: int = 0  # torch threads (0: vr's default, the CPUs this process may use)
     device: str = "auto"
     precision: str = "bf16"  # of the vr configuration
     compile: bool = False
@@ -140,6 +158,7 @@ def train_config(setup: Setup, fast: bool, out: Path) -> TrainConfig:
         loader="dali" if fast else "torch",
         workers=setup.workers,
         dali_threads=setup.dali_threads,
+        threads=setup.threads,
         device=setup.device,
     )
 
@@ -184,6 +203,52 @@ def compare(setup: Setup, steps: int, warmup: int, rounds: int = 1) -> dict[str,
     }
 
 
+def run_child(setup: Setup, steps: int, warmup: int, env: dict[str, str]) -> dict[str, float]:
+    """Time vr's configuration in a fresh interpreter (its own thread decisions); clips/s and more."""
+    spec = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(setup).items()}
+    spec.update(steps=steps, warmup=warmup)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def child(spec: dict) -> None:
+    steps, warmup = spec.pop("steps"), spec.pop("warmup")
+    setup = Setup(**{**spec, "data": Path(spec["data"]), "out": Path(spec["out"])})
+    clips, seconds, _ = time_training(setup, True, steps, warmup, setup.out / f"child{os.getpid()}")
+    result = {"clips_per_s": clips / seconds, "threads": torch.get_num_threads(), "openmp": prepare_openmp()}
+    print(json.dumps(result))
+
+
+def background_load(setup: Setup, steps: int, warmup: int, n_busy: int) -> None:
+    """Quiet and loaded clips/s of vr's configuration, with vr's thread policy and with OpenMP's
+    default spinning; prints both ratios."""
+    rows = []
+    for label, env in (("vr", {}), ("OpenMP default spin", {"GOMP_SPINCOUNT": "300000"})):
+        quiet = run_child(setup, steps, warmup, env)
+        busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n_busy)]
+        try:
+            time.sleep(1.0)
+            loaded = run_child(setup, steps, warmup, env)
+        finally:
+            for p in busy:
+                p.kill()
+                p.wait()
+        rows.append((label, quiet, loaded))
+    print(f"{'threads':<22} {'quiet clips/s':>14} {f'{n_busy} busy: clips/s':>18} {'ratio':>7}  openmp wait")
+    for label, quiet, loaded in rows:
+        ratio = loaded["clips_per_s"] / quiet["clips_per_s"]
+        print(
+            f"{label:<22} {quiet['clips_per_s']:>14.1f} {loaded['clips_per_s']:>18.1f} {ratio:>7.2f}  "
+            f"{quiet['openmp']} / {loaded['openmp']}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -209,7 +274,18 @@ def main() -> None:
     )
     parser.add_argument("--compile", action="store_true", help="also torch.compile the vr configuration")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument(
+        "--background-load",
+        type=int,
+        default=0,
+        metavar="N",
+        help="time vr quiet and with N busy processes instead (see the docstring)",
+    )
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(json.loads(args.child))
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.backends.cudnn.benchmark = True
@@ -231,6 +307,7 @@ def main() -> None:
             batch=args.batch,
             workers=args.workers,
             dali_threads=args.dali_threads,
+            threads=args.threads,
             device=args.device,
             precision=args.precision,
             compile=args.compile,
@@ -242,6 +319,9 @@ def main() -> None:
             f"{args.batch}, {args.workers} workers, {args.rounds} x {args.steps} timed steps after "
             f"{args.warmup} warm-up"
         )
+        if args.background_load:
+            background_load(setup, args.steps, args.warmup, args.background_load)
+            return
         rates = compare(setup, args.steps, args.warmup, args.rounds)
     labels = {
         "baseline": "fp32 eager, torch loader",

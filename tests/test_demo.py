@@ -44,3 +44,26 @@ def test_demo_runs_every_stage_end_to_end(tmp_path):
 
     again = run_demo(config, quiet=True)  # a rerun resumes every stage instead of redoing it
     assert again["accuracy"] == summary["accuracy"]
+
+
+def test_the_plan_cuts_flow_first_and_never_below_the_accuracy_floor():
+    from vr.demo import choose_epochs
+
+    config = DemoConfig()  # 40 epochs a stream at most; RGB needs 40, Flow 24
+    assert choose_epochs(config, left=100.0, per_epoch=1.0) == ({"rgb": 40, "flow": 40}, True)
+    assert choose_epochs(config, left=70.0, per_epoch=1.0) == ({"rgb": 40, "flow": 30}, True)
+    assert choose_epochs(config, left=50.0, per_epoch=1.0) == ({"rgb": 40, "flow": 24}, False)
+    config.min_epochs = {"rgb": 10, "flow": 10}
+    assert choose_epochs(config, left=30.0, per_epoch=1.0) == ({"rgb": 20, "flow": 10}, True)
+
+
+def test_a_resumed_demo_keeps_its_plan(tmp_path):
+    from vr.demo import plan_training
+
+    (tmp_path / "demo_plan.json").write_text(
+        json.dumps({"epochs": {"rgb": 40, "flow": 26}, "seconds": {"rgb": 80.0, "flow": 52.0}})
+    )
+    plan = plan_training(DemoConfig(out=str(tmp_path)), spent=30.0, on_gpu=False)
+    assert plan.epochs == {"rgb": 40, "flow": 26} and "first run" in plan.line
+    fixed = plan_training(DemoConfig(out=str(tmp_path), epochs=3, budget=None), spent=0.0, on_gpu=False)
+    assert fixed.epochs == {"rgb": 3, "flow": 3}

@@ -56,6 +56,9 @@ def loader_cmd(data, modality, backend, clip_len, size, batch_size, workers, bat
                quiet) -> None:  # fmt: skip
     """Clips/s and time to the first batch of the training loader of DATA (a shard folder or URL, or a
     manifest with --frames/--flow), and with --model whether it keeps up with the model's training."""
+    from vr.threads import prepare_openmp
+
+    prepare_openmp()  # before torch is imported, as `vr train` does
     from vr.bench.loader import measure_loader, verdict
     from vr.bench.machine import describe, resolve_device
     from vr.bench.model import measure_model
@@ -126,6 +129,9 @@ def model_cmd(name, clip, batch, modality, precision, channels_last, compile_, i
               model_args, device, json_path, quiet) -> None:  # fmt: skip
     """Clips/s, latency and peak memory of model NAME: training steps (forward, backward, SGD step) or,
     with --inference, forward passes."""
+    from vr.threads import prepare_openmp
+
+    prepare_openmp()  # before torch is imported, as `vr train` does
     from vr.bench.machine import describe, resolve_device
     from vr.bench.model import measure_model, parse_clip
     from vr.bench.report import human_bytes, record

@@ -55,6 +55,9 @@ def _pct(value: float | None) -> str:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def eval_command(checkpoint: Path, data: str, mode: str, n_clips: int, n_crops: str, **options) -> None:
     """Clip or video accuracy of CHECKPOINT, per-class accuracy, confusion matrix and predictions JSON."""
+    from vr.threads import prepare_openmp
+
+    prepare_openmp()  # before torch is imported: see vr.threads
     from vr.evaluation.evaluate import evaluate
 
     output = options.pop("output") or checkpoint.with_name(f"eval_{mode}.json")
@@ -123,6 +126,9 @@ def infer_command(
     checkpoint: Path, videos: tuple[Path, ...], topk: int, as_json: bool, n_crops: str, quiet: bool, **options
 ) -> None:
     """Top-k labels of raw VIDEO files (folders are searched for videos) by CHECKPOINT."""
+    from vr.threads import prepare_openmp
+
+    prepare_openmp()  # before torch is imported: see vr.threads
     from vr.evaluation.infer import Predictor, find_video_files
 
     files = find_video_files(videos)

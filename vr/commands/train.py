@@ -105,6 +105,13 @@ def _int_list(ctx, param, value: str) -> list[int]:
     "VP9/VP8/MJPEG only), no frame extraction.",
 )
 @click.option("--workers", type=click.IntRange(0), default=2, show_default=True)
+@click.option(
+    "--threads",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="torch threads of each training process (0: the CPUs it may use, shared among local DDP ranks).",
+)
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--checkpoint-every", type=click.IntRange(0), default=0, help="Keep save_N.pth every N epochs.")
 @click.option(
@@ -142,6 +149,9 @@ def train(
     """
     from click.core import ParameterSource
 
+    from vr.threads import prepare_openmp
+
+    prepare_openmp(options.get("threads") or None)  # before torch is imported: see vr.threads
     from vr.train.config import TrainConfig
     from vr.train.trainer import TrainError
     from vr.train.trainer import train as run_training

@@ -24,6 +24,7 @@ Per-sample mode needs full batches, so the epoch is padded to whole batches with
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import cv2
@@ -35,6 +36,7 @@ from vr.pipelines.loader_base import ClipLoaderBase, LoaderOptions
 from vr.pipelines.order import EpochOrder
 from vr.pipelines.read import Fatal, RawClip, Skip, read_clips
 from vr.pipelines.sampling import Box, ClipSpec, SamplingConfig
+from vr.threads import single_thread_worker
 
 ID_BYTES = 1024  # video ids (and skip reasons) ride as fixed-width UTF-8; longer ones are cut
 FATAL = -1  # the "valid" flag of a sample whose storage failed: the loader raises
@@ -57,6 +59,7 @@ class ClipSource:
     ):
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+        self._pid = os.getpid()  # a call in another process is in one of DALI's Python workers
         o = options
         self.source, self.config, self.seed, self.decoder = source, config, o.seed, decoder
         self.start_epoch, self.mean, self.std = o.start_epoch, tuple(mean), tuple(std)
@@ -115,6 +118,9 @@ class ClipSource:
         return RawClip([frame] * self.config.clip_len, spec, -1, video_id, item)
 
     def __call__(self, info) -> tuple:
+        if self._pid != os.getpid():  # first call in a DALI worker: one thread for OpenCV, torch, OpenMP
+            single_thread_worker()
+            self._pid = os.getpid()
         position = info.idx_in_epoch + (self.skip if info.epoch_idx == 0 else 0)
         if position >= self.padded:
             raise StopIteration

@@ -9,7 +9,6 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Iterator
 
-import cv2
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -18,6 +17,7 @@ from vr.pipelines.loader_base import ClipLoaderBase, LoaderOptions
 from vr.pipelines.order import EpochOrder
 from vr.pipelines.read import Fatal, Skip, read_clips
 from vr.pipelines.sampling import SamplingConfig
+from vr.threads import single_thread_worker
 
 
 class ClipDataset(Dataset):
@@ -96,8 +96,7 @@ def collate(samples: list) -> dict:
 
 
 def _worker_init(_: int) -> None:
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
+    single_thread_worker()  # the workers are the parallelism: one thread each for torch, OpenCV, OpenMP
 
 
 class TorchClipLoader(ClipLoaderBase):

@@ -23,6 +23,8 @@ from typing import Any, Protocol, TypeVar
 
 from tqdm.auto import tqdm
 
+from vr.threads import single_thread_worker
+
 log = logging.getLogger("vr.preprocess")
 BACKENDS = ("loky", "threading", "dask", "ray")
 REPORT_NAME = "_report.json"
@@ -49,8 +51,9 @@ class Outcome:
 
 
 def _guarded(fn: Callable[[T], Outcome], task: T, parent: int | None = None) -> Outcome:
-    if parent is not None:
+    if parent is not None:  # a worker process: one thread for torch, OpenCV, OpenMP; the workers are many
         _exit_with(parent)
+        single_thread_worker()
     try:
         return fn(task)
     except Exception as e:  # one bad video must never stop the run

@@ -70,6 +70,7 @@ class TrainConfig:
     loader: str = "torch"
     workers: int = 2
     dali_threads: int = 2
+    threads: int = 0  # torch intra-op threads of each training process (0: its share of the CPUs)
     seed: int = 0
     checkpoint_every: int = 0
     checkpoint_steps: int = 0  # also save last.pth every N optimizer steps (resumable mid-epoch)
@@ -99,6 +100,7 @@ class TrainConfig:
             (self.clip_len >= 1 and self.frame_stride >= 1 and self.size >= 8, "bad clip shape"),
             (self.lr > 0, "lr must be positive"),
             (self.checkpoint_steps >= 0 and self.checkpoint_every >= 0, "checkpoint intervals must be >= 0"),
+            (self.threads >= 0, "threads must be >= 0 (0: the CPUs this process may use)"),
             (0 <= self.label_smoothing < 1, "label smoothing must be in [0, 1)"),
             (
                 not self.pretrain_rgb_to_flow or (self.pretrain and self.modality == "flow"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import time
 from dataclasses import asdict
@@ -17,6 +18,7 @@ from vr.models.checkpoint import model_checkpoint
 from vr.models.files import CheckpointError, load_checkpoint, save_checkpoint
 from vr.pipelines.sources import data_info
 from vr.storage import StorageError
+from vr.threads import available_cpus, set_torch_threads
 from vr.train.checkpoint import rng_state, set_rng_state, unwrap
 from vr.train.config import TrainConfig
 from vr.train.distributed import DistInfo, all_sum, barrier, init_distributed, shutdown
@@ -185,6 +187,8 @@ class Run:
         if self.device.type == "cuda" and self.dist.enabled:
             self.device = torch.device("cuda", self.dist.local_rank)
             torch.cuda.set_device(self.device)
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if self.dist.enabled else 1
+        self.threads = set_torch_threads(config.threads or max(1, available_cpus() // max(local, 1)))
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed clip shapes: cuDNN picks its fastest 3D kernels
         if config.precision == "fp16" and self.device.type != "cuda":
