@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--out", default="vr-families", help="working folder (data and runs)")
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, help="NAME[:KEY=VALUE,...]")
     parser.add_argument("--epochs", type=int, help="override the demo's epochs")
+    parser.add_argument("--lr", type=float, help="override the demo's learning rate (AdamW, 2e-3)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     demo = DemoConfig(out=args.out)
@@ -60,12 +61,15 @@ def main() -> None:
     for spec in args.models:
         name, model_args = parse_model(spec)
         slug = spec.replace(":", "_").replace("=", "-").replace(",", "_")
+        slug += f"_lr{args.lr:g}" if args.lr else ""
+        slug += f"_e{args.epochs}" if args.epochs else ""
         config = dataclasses.replace(
             demo_train_config(demo, "rgb", on_gpu=False),
             model=name,
             model_args=model_args,
             out=str(Path(args.out) / "runs" / slug),
             epochs=args.epochs or demo.epochs,
+            lr=args.lr or demo.lr,
         )
         print(f"training {spec} ...", flush=True)
         start = time.perf_counter()

@@ -15,7 +15,7 @@ from vr import layout
 from vr.cli import cli
 from vr.preprocess.ffmpeg_bin import ffmpeg_exe
 from vr.preprocess.flow import FlowOptions, flow_tvl1
-from vr.preprocess.flow_engines import ENGINES, TVL1Params, get_engine, register_engine
+from vr.preprocess.flow_engines import ENGINES, TVL1Params, get_engine, opencv_engine, register_engine
 from vr.preprocess.flow_io import dequantize, quantize, read_pair
 from vr.preprocess.runner import FAILED, OK, SKIPPED
 
@@ -171,3 +171,15 @@ def test_torch_engine_writes_the_same_flow_files_as_opencv(tmp_path):
             assert (np.abs(a - b) <= 2).mean() >= 0.99
     x = read_pair(tmp_path / "torch/c/v", 2)
     assert np.allclose(interior_median(x), SHIFT, atol=0.25)
+
+
+def test_an_engine_gives_the_same_flow_whatever_ran_before():
+    """OpenCV's DualTVL1 object keeps buffers from frames of another size: a reused engine must not."""
+    rng = np.random.default_rng(3)
+    small = [cv2.GaussianBlur(rng.integers(0, 256, (32, 40), dtype=np.uint8), (5, 5), 2) for _ in range(2)]
+    big = shifted_frames(2, side=48)
+    big = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) if f.ndim == 3 else f for f in big]
+    fresh = opencv_engine(TVL1Params())(big[0][None], big[1][None])
+    reused = opencv_engine(TVL1Params())
+    reused(small[0][None], small[1][None])
+    assert np.array_equal(reused(big[0][None], big[1][None]), fresh)

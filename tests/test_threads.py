@@ -3,6 +3,7 @@ torch loads, one thread in workers. Real processes: busy loops for load, fresh i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -90,3 +91,31 @@ def test_vr_train_takes_threads(tmp_path):
     assert TrainConfig(data="d", out="o", threads=3).threads == 3
     with pytest.raises(ValueError, match="threads"):
         TrainConfig(data="d", out="o", threads=-1)
+
+
+@dataclasses.dataclass
+class _Task:
+    name: str
+    source: str
+
+
+def _report_threads(task: _Task):
+    import torch
+
+    from vr.preprocess.runner import OK, Outcome
+
+    return Outcome(task.name, OK, task.source, frames=torch.get_num_threads())
+
+
+def test_jobs_in_worker_processes_run_one_thread_and_this_process_keeps_its_own():
+    import torch
+
+    from vr.preprocess.runner import run_tasks
+
+    torch.set_num_threads(2)
+    env_before = os.environ.get("OMP_NUM_THREADS")
+    inline = run_tasks(_report_threads, [_Task("a", "a")], jobs=1, backend="loky", quiet=True)
+    assert torch.get_num_threads() == 2 and os.environ.get("OMP_NUM_THREADS") == env_before
+    assert [o.frames for o in inline] == [2]  # joblib ran it here: this process's threads are left alone
+    pooled = run_tasks(_report_threads, [_Task(str(i), "s") for i in range(2)], jobs=2, quiet=True)
+    assert [o.frames for o in pooled] == [1, 1]

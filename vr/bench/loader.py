@@ -44,11 +44,13 @@ def measure_loader(
     subset: str | None = None,
     storage_options: dict | None = None,
     cache_dir: str | None = None,
+    device_id: int | None = None,
     progress: bool = True,
 ) -> LoaderBench:
     """Build the training loader of ``data`` (a shard folder or URL, or a manifest with ``frames_root`` /
-    ``flow_root``) as `vr train` would, and time its first batch and the ``batches`` after it (fewer when
-    an epoch ends first; epochs roll over as in training)."""
+    ``flow_root``) as `vr train` would, and time its first batch and the ``batches`` after it (epochs roll
+    over as in training). ``device_id``: the GPU the DALI loader decodes on (nvJPEG), as `vr train` does
+    on a GPU; None decodes on the CPU."""
     from vr.pipelines import build_loader
 
     if batches < 1:
@@ -71,6 +73,7 @@ def measure_loader(
             pin_memory=False,
             storage_options=storage_options,
             cache_dir=cache_dir,
+            device_id=device_id if backend == "dali" else None,
         )
     except ValueError as e:  # a setting the loader refuses
         raise VrError(str(e)) from None

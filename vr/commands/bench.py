@@ -64,6 +64,8 @@ def loader_cmd(data, modality, backend, clip_len, size, batch_size, workers, bat
     from vr.bench.model import measure_model
     from vr.bench.report import human_seconds, record
 
+    torch_device = resolve_device(device)
+    gpu = (torch_device.index or 0) if torch_device.type == "cuda" else None
     result = measure_loader(
         data,
         modality=modality,
@@ -78,16 +80,17 @@ def loader_cmd(data, modality, backend, clip_len, size, batch_size, workers, bat
         subset=subset,
         storage_options=storage_options or None,
         cache_dir=cache_dir,
+        device_id=gpu,
         progress=not quiet,
     )
+    where = f", decoding on cuda:{gpu}" if gpu is not None and backend == "dali" else ""
     rows = [
-        ("data", f"{data} ({modality}, {backend} loader, {workers} workers)"),
+        ("data", f"{data} ({modality}, {backend} loader, {workers} workers{where})"),
         ("clips", f"{clip_len}x{size}x{size}, batch {batch_size}"),
         ("first batch", human_seconds(result.first_batch_s)),
         ("loader", f"{result.clips_per_s:.1f} clips/s over {result.batches} batches"),
     ]
     parts: dict = {"loader": result}
-    torch_device = resolve_device(device)
     if model:
         step = measure_model(
             model,

@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, astuple, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -136,23 +137,34 @@ def opencv_engine(params: TVL1Params) -> Engine:
     import cv2
 
     cv2.setNumThreads(1)
-    solver = cv2.optflow.DualTVL1OpticalFlow_create(
-        tau=params.tau,
-        lambda_=params.lambda_,
-        theta=params.theta,
-        nscales=params.nscales,
-        warps=params.warps,
-        epsilon=params.epsilon,
-        innnerIterations=params.inner_iterations,  # sic: OpenCV's keyword has three n's
-        outerIterations=params.outer_iterations,
-        scaleStep=params.scale_step,
-        gamma=params.gamma,
-        medianFiltering=params.median_filtering,
-        useInitialFlow=False,
-    )
+    # One solver per frame size: a DualTVL1 object that has run on frames of another size keeps buffers
+    # from them and gives different flow (0.35 px on 48x48 frames after 32x32 ones), so a worker's results
+    # would depend on which videos it ran before.
+    solvers: dict[tuple[int, ...], Any] = {}
+
+    def solver_for(shape: tuple[int, ...]):
+        if shape not in solvers:
+            if len(solvers) >= 8:  # a few sizes at a time (videos of many aspect ratios): drop the oldest
+                solvers.pop(next(iter(solvers)))
+            solvers[shape] = cv2.optflow.DualTVL1OpticalFlow_create(
+                tau=params.tau,
+                lambda_=params.lambda_,
+                theta=params.theta,
+                nscales=params.nscales,
+                warps=params.warps,
+                epsilon=params.epsilon,
+                innnerIterations=params.inner_iterations,  # sic: OpenCV's keyword has three n's
+                outerIterations=params.outer_iterations,
+                scaleStep=params.scale_step,
+                gamma=params.gamma,
+                medianFiltering=params.median_filtering,
+                useInitialFlow=False,
+            )
+        return solvers[shape]
 
     def engine(prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
         out = np.empty((*prev.shape, 2), np.float32)
+        solver = solver_for(prev.shape[1:])
         for i in range(prev.shape[0]):
             out[i] = solver.calc(prev[i], nxt[i], None)
         return out

@@ -51,9 +51,9 @@ class Outcome:
 
 
 def _guarded(fn: Callable[[T], Outcome], task: T, parent: int | None = None) -> Outcome:
-    if parent is not None:  # a worker process: one thread for torch, OpenCV, OpenMP; the workers are many
+    if parent is not None and os.getpid() != parent:  # a worker process (joblib runs jobs=1 in this one)
         _exit_with(parent)
-        single_thread_worker()
+        single_thread_worker()  # one thread for torch, OpenCV, OpenMP: the workers are the parallelism
     try:
         return fn(task)
     except Exception as e:  # one bad video must never stop the run
