@@ -8,6 +8,13 @@ Run it in a throwaway environment that has the originals (never in ``vr``'s own)
     pip install --no-deps mmengine "mmcv-lite<2.2" addict yapf einops   # --only mmaction2
     python tests/golden/generate.py --only pytorchvideo --only torchvision
     python tests/golden/generate.py --only mmaction2 --mmaction2 /path/to/mmaction2  # a git clone
+    python tests/golden/generate.py --only kenshohara --kenshohara /path/to/3D-ResNets-PyTorch  # a clone
+
+The kenshohara fixtures need only torch: the seed's ``models/*.py`` are imported from the clone, with two
+of its bugs bridged by subclasses here (never by editing or copying its files): its pre-activation and
+ResNeXt blocks take ``inplanes`` where its trunk passes ``in_planes=``, and ``ResNeXt`` passes
+``n_classes`` positionally into the trunk's ``widen_factor``. The P3D and Caffe2 I3D fixtures came from
+an earlier generator kept outside the repo (see ``tests/test_models_golden.py``).
 
 Each fixture is a ``.pt`` file: ``source``, ``model`` and ``model_args`` (the ``vr`` model that must
 reproduce it), ``checkpoint`` (the original model's state dict in its own key names, wrapped as the
@@ -521,13 +528,122 @@ def mmaction2(src: Path) -> None:
     full_size_keys(full)
 
 
-SOURCES = {"pytorchvideo": pytorchvideo, "torchvision": torchvision, "mmaction2": mmaction2}
+# --------------------------------------------------------------------------- 3D-ResNets (kenshohara)
+
+
+def _import_kenshohara(src: Path):
+    """The seed's ``models`` package (it imports ``utils`` from the repository root, which imports
+    scikit-learn for its metrics: a stub stands in when it is missing, the models never call it)."""
+    sys.path.insert(0, str(src))
+    import importlib
+
+    try:
+        import sklearn.metrics  # noqa: F401
+    except ImportError:
+        sk, metrics = types.ModuleType("sklearn"), types.ModuleType("sklearn.metrics")
+        metrics.precision_recall_fscore_support = None
+        sk.metrics = metrics
+        sys.modules["sklearn"], sys.modules["sklearn.metrics"] = sk, metrics
+
+    names = ("resnet", "pre_act_resnet", "wide_resnet", "resnext", "resnet2p1d", "densenet")
+    return types.SimpleNamespace(**{n: importlib.import_module(f"models.{n}") for n in names})
+
+
+def kenshohara(src: Path) -> None:
+    """The 3D-ResNets seed's families, reduced in width and depth, saved as its training script saves
+    checkpoints (``epoch``, ``arch``, ``state_dict``; one as a bare state dict)."""
+    m = _import_kenshohara(src)
+    from utils import partialclass  # the seed's own helper, from its repository root
+
+    class PreActBasic(m.pre_act_resnet.PreActivationBasicBlock):  # the trunk passes in_planes=
+        def __init__(self, in_planes, planes, stride=1, downsample=None):
+            super().__init__(in_planes, planes, stride, downsample)
+
+    class PreActBottleneck(m.pre_act_resnet.PreActivationBottleneck):
+        def __init__(self, in_planes, planes, stride=1, downsample=None):
+            super().__init__(in_planes, planes, stride, downsample)
+
+    class ResNeXtBottleneck(m.resnext.ResNeXtBottleneck):
+        def __init__(self, in_planes, planes, cardinality, stride=1, downsample=None):
+            super().__init__(in_planes, planes, cardinality, stride, downsample)
+
+    def resnext(layers, cardinality, widen_factor, n_classes, **kw):
+        """``ResNeXt`` as its __init__ means to build it (trunk arguments by name), same modules."""
+        net = m.resnext.ResNeXt.__new__(m.resnext.ResNeXt)
+        block = partialclass(ResNeXtBottleneck, cardinality=cardinality)
+        m.resnet.ResNet.__init__(
+            net, block, layers, m.resnext.get_inplanes(), widen_factor=widen_factor, n_classes=n_classes, **kw
+        )
+        net.fc = nn.Linear(cardinality * 32 * ResNeXtBottleneck.expansion, n_classes)  # as ResNeXt sets it
+        return net
+
+    one = [1, 1, 1, 1]
+    r = m.resnet
+    cases = [  # name, vr model, vr model_args, the original, frames shape, upsample, bare state dict
+        ("kenshohara_r3d18", "r3d18", {"num_classes": 7, "widen_factor": 0.03125},
+         lambda: r.generate_model(18, widen_factor=0.03125, n_classes=7), (2, 3, 8, 32, 32), 1, False),
+        ("kenshohara_r3d10_flow_shortcutA", "r3d10",
+         {"num_classes": 5, "in_channels": 2, "shortcut": "A", "no_max_pool": True, "conv1_t_size": 3,
+          "conv1_t_stride": 2, "widen_factor": 0.0625},
+         lambda: r.generate_model(10, n_input_channels=2, shortcut_type="A", no_max_pool=True,
+                                  conv1_t_size=3, conv1_t_stride=2, widen_factor=0.0625, n_classes=5),
+         (1, 2, 8, 24, 24), 1, False),
+        ("kenshohara_preact_r3d18", "preact_r3d18", {"num_classes": 7, "widen_factor": 0.03125},
+         lambda: r.ResNet(PreActBasic, [2, 2, 2, 2], r.get_inplanes(), widen_factor=0.03125, n_classes=7),
+         (1, 3, 8, 32, 32), 1, False),
+        ("kenshohara_preact_r3d50", "preact_r3d50", {"num_classes": 7, "widen_factor": 0.0625, "layers": one},
+         lambda: r.ResNet(PreActBottleneck, one, r.get_inplanes(), widen_factor=0.0625, n_classes=7),
+         (1, 3, 8, 32, 32), 1, False),
+        ("kenshohara_wrn3d50", "wrn3d50", {"num_classes": 7, "k": 2, "widen_factor": 0.03125, "layers": one},
+         lambda: r.ResNet(m.wide_resnet.WideBottleneck, one, [x * 2 for x in r.get_inplanes()],
+                          widen_factor=0.03125, n_classes=7), (1, 3, 8, 32, 32), 1, False),
+        ("kenshohara_resnext3d50", "resnext3d50",
+         {"num_classes": 7, "cardinality": 8, "widen_factor": 0.25, "layers": one, "conv1_t_size": 1},
+         lambda: resnext(one, 8, 0.25, 7, conv1_t_size=1), (1, 3, 8, 32, 32), 1, False),
+        ("kenshohara_r2plus1d18", "r2plus1d18", {"num_classes": 7, "widen_factor": 0.03125},
+         lambda: m.resnet2p1d.generate_model(18, widen_factor=0.03125, n_classes=7),
+         (1, 3, 8, 32, 32), 1, False),
+        ("kenshohara_r2plus1d50_flow", "r2plus1d50",
+         {"num_classes": 6, "in_channels": 2, "widen_factor": 0.0625, "layers": one},
+         lambda: m.resnet2p1d.ResNet(m.resnet2p1d.Bottleneck, one, m.resnet2p1d.get_inplanes(),
+                                     n_input_channels=2, widen_factor=0.0625, n_classes=6),
+         (1, 2, 8, 32, 32), 1, True),
+        ("kenshohara_densenet3d121", "densenet3d121",
+         {"num_classes": 7, "num_init_features": 8, "growth_rate": 4, "block_config": [2, 3, 4, 2]},
+         lambda: m.densenet.DenseNet(num_init_features=8, growth_rate=4, block_config=(2, 3, 4, 2),
+                                     num_classes=7),
+         (1, 3, 16, 32, 32), 2, False),
+    ]  # fmt: skip
+    for i, (name, model, model_args, build, shape, upsample, bare) in enumerate(cases):
+        original = randomize(build(), seed=100 + i)
+        state = half_state(original)
+        checkpoint = state if bare else {"epoch": 200, "arch": model, "state_dict": state}
+        save_fixture(
+            name,
+            source="kenshohara",
+            model=model,
+            model_args=model_args,
+            original=original,
+            checkpoint=checkpoint,
+            frames_shape=shape,
+            upsample=upsample,
+            seed=100 + i,
+        )
+
+
+SOURCES = {
+    "pytorchvideo": pytorchvideo,
+    "torchvision": torchvision,
+    "mmaction2": mmaction2,
+    "kenshohara": kenshohara,
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=sorted(SOURCES), action="append", help="sources to make")
     parser.add_argument("--mmaction2", type=Path, help="an MMAction2 source tree (for mmaction2)")
+    parser.add_argument("--kenshohara", type=Path, help="a 3D-ResNets-PyTorch source tree (for kenshohara)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for name in args.only or sorted(SOURCES):
@@ -535,6 +651,10 @@ def main() -> None:
             if args.mmaction2 is None:
                 parser.error("mmaction2 needs --mmaction2 SRC (a clone of open-mmlab/mmaction2)")
             mmaction2(args.mmaction2)
+        elif name == "kenshohara":
+            if args.kenshohara is None:
+                parser.error("kenshohara needs --kenshohara SRC (a clone of kenshohara/3D-ResNets-PyTorch)")
+            kenshohara(args.kenshohara)
         else:
             SOURCES[name]()
 
