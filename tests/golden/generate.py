@@ -13,8 +13,10 @@ Run it in a throwaway environment that has the originals (never in ``vr``'s own)
 The kenshohara fixtures need only torch: the seed's ``models/*.py`` are imported from the clone, with two
 of its bugs bridged by subclasses here (never by editing or copying its files): its pre-activation and
 ResNeXt blocks take ``inplanes`` where its trunk passes ``in_planes=``, and ``ResNeXt`` passes
-``n_classes`` positionally into the trunk's ``widen_factor``. The P3D and Caffe2 I3D fixtures came from
-an earlier generator kept outside the repo (see ``tests/test_models_golden.py``).
+``n_classes`` positionally into the trunk's ``widen_factor``. The P3D fixtures (``--only p3d --p3d
+/path/to/pseudo-3d-pytorch``) build the original P3D at full width, whose widths are literals, and
+narrow every layer with :func:`narrow` (the original ``forward`` runs unchanged). The Caffe2 I3D fixture
+came from an earlier generator kept outside the repo (see ``tests/test_models_golden.py``).
 
 Each fixture is a ``.pt`` file: ``source``, ``model`` and ``model_args`` (the ``vr`` model that must
 reproduce it), ``checkpoint`` (the original model's state dict in its own key names, wrapped as the
@@ -631,11 +633,85 @@ def kenshohara(src: Path) -> None:
         )
 
 
+# --------------------------------------------------------------------------- P3D (qijiezhao)
+
+
+def narrow(model: nn.Module, factor: float, keep_in: int, num_classes: int) -> nn.Module:
+    """Every conv, batch norm and linear layer of ``model`` with ``factor`` times its channels (the first
+    conv keeps its ``keep_in`` inputs, the last linear gives ``num_classes``): a small copy of a network
+    whose widths are literals in its code, for a network whose forward reads sizes from its tensors."""
+
+    def scaled(n: int) -> int:
+        return max(1, round(n * factor))
+
+    for parent in list(model.modules()):
+        for name, m in list(parent.named_children()):
+            if isinstance(m, nn.Conv2d | nn.Conv3d):
+                first = m.in_channels == keep_in and m is next(
+                    x for x in model.modules() if isinstance(x, nn.Conv2d | nn.Conv3d)
+                )
+                new = type(m)(
+                    m.in_channels if first else scaled(m.in_channels),
+                    scaled(m.out_channels),
+                    m.kernel_size,
+                    m.stride,
+                    m.padding,
+                    m.dilation,
+                    m.groups,
+                    m.bias is not None,
+                )
+            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+                new = type(m)(scaled(m.num_features), m.eps, m.momentum)
+            elif isinstance(m, nn.Linear):
+                new = nn.Linear(scaled(m.in_features), num_classes, m.bias is not None)
+            else:
+                continue
+            setattr(parent, name, new)
+    return model
+
+
+def p3d(src: Path) -> None:
+    """qijiezhao/pseudo-3d-pytorch's P3D-63 (RGB, A-B-C blocks) and a shallow Flow P3D (A-B blocks),
+    saved as its training saved them (``module.`` keys for the second: DataParallel)."""
+    sys.path.insert(0, str(src))
+    import p3d_model
+
+    cases = [  # name, vr model_args, layers, modality, ST structure, width factor, DataParallel keys
+        ("p3d63_rgb", [3, 4, 6, 3], "RGB", ("A", "B", "C"), 0.03125, False),
+        ("p3d_flow_AB", [1, 2, 2, 1], "Flow", ("A", "B"), 0.0625, True),
+    ]
+    for i, (name, layers, modality, st, factor, parallel) in enumerate(cases):
+        channels = 3 if modality == "RGB" else 2
+        original = p3d_model.P3D(p3d_model.Bottleneck, layers, modality=modality, num_classes=7, ST_struc=st)
+        original = randomize(narrow(original, factor, channels, 7), seed=200 + i)
+        state = half_state(original)
+        if parallel:
+            state = {f"module.{k}": v for k, v in state.items()}
+        save_fixture(
+            name,
+            source="p3d",
+            model="p3d63",
+            model_args={
+                "num_classes": 7,
+                "in_channels": channels,
+                "layers": layers,
+                "st_struct": list(st),
+                "widen_factor": factor,
+            },  # fmt: skip
+            original=original,
+            checkpoint={"epoch": 10, "arch": "P3D", "state_dict": state},
+            frames_shape=(1, channels, 16, 40, 40),
+            upsample=4,
+            seed=200 + i,
+        )
+
+
 SOURCES = {
     "pytorchvideo": pytorchvideo,
     "torchvision": torchvision,
     "mmaction2": mmaction2,
     "kenshohara": kenshohara,
+    "p3d": p3d,
 }
 
 
@@ -644,6 +720,7 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(SOURCES), action="append", help="sources to make")
     parser.add_argument("--mmaction2", type=Path, help="an MMAction2 source tree (for mmaction2)")
     parser.add_argument("--kenshohara", type=Path, help="a 3D-ResNets-PyTorch source tree (for kenshohara)")
+    parser.add_argument("--p3d", type=Path, help="a pseudo-3d-pytorch source tree (for p3d)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for name in args.only or sorted(SOURCES):
@@ -655,6 +732,10 @@ def main() -> None:
             if args.kenshohara is None:
                 parser.error("kenshohara needs --kenshohara SRC (a clone of kenshohara/3D-ResNets-PyTorch)")
             kenshohara(args.kenshohara)
+        elif name == "p3d":
+            if args.p3d is None:
+                parser.error("p3d needs --p3d SRC (a clone of qijiezhao/pseudo-3d-pytorch)")
+            p3d(args.p3d)
         else:
             SOURCES[name]()
 
