@@ -1,14 +1,11 @@
 """Converted public checkpoints reproduce the ORIGINAL implementations' outputs (golden fixtures).
 
-The 3D-ResNets (kenshohara_*), P3D (p3d*), PyTorchVideo, torchvision and MMAction2 fixtures are made
-by ``tests/golden/generate.py`` (it imports the originals from a clone or a throwaway environment; its
-docstring says how, and what a fixture holds). The Caffe2 I3D fixture (i3d_r50_caffe2) came from an
-earlier generator that was kept outside the repo; it ran Tushar-N/pytorch-resnet3d (models/resnet.py)
-fetched from GitHub, its widths 64..512 replaced by a width list in a scratch copy to keep the file
-small, and wrote a Caffe2 ``.pkl`` beside its fixture (blob names of video-nonlocal-net, checked against
-Tushar-N's ``utils/convert_weights.py`` regexes). Every fixture: seeded reduced-size model, randomised
-batch norms, floats rounded to float16, eval-mode output of ``frames / 127.5 - 1`` (nearest-upsampled
-``upsample`` times in H and W) computed in float32.
+Every fixture is made by ``tests/golden/generate.py`` from the ORIGINAL implementation (a clone of the
+3D-ResNets, P3D or Tushar-N's I3D repository, or a throwaway install of PyTorchVideo, torchvision or
+MMAction2; its docstring says how, and what a fixture holds): a seeded reduced-size model, randomised
+batch norms, floats rounded to float16, and its eval-mode output of ``frames / 127.5 - 1``
+(nearest-upsampled ``upsample`` times in H and W) computed in float32. The I3D checkpoint is a Caffe2
+``.pkl`` beside its fixture, in video-nonlocal-net's blob names.
 """
 
 from __future__ import annotations

@@ -15,8 +15,10 @@ of its bugs bridged by subclasses here (never by editing or copying its files): 
 ResNeXt blocks take ``inplanes`` where its trunk passes ``in_planes=``, and ``ResNeXt`` passes
 ``n_classes`` positionally into the trunk's ``widen_factor``. The P3D fixtures (``--only p3d --p3d
 /path/to/pseudo-3d-pytorch``) build the original P3D at full width, whose widths are literals, and
-narrow every layer with :func:`narrow` (the original ``forward`` runs unchanged). The Caffe2 I3D fixture
-came from an earlier generator kept outside the repo (see ``tests/test_models_golden.py``).
+narrow every layer with :func:`narrow` (the original ``forward`` runs unchanged); so does the Caffe2 I3D
+fixture (``--only i3d-caffe2 --i3d /path/to/pytorch-resnet3d``), from Tushar-N's I3D ResNet-50, whose
+weights are written as the Caffe2 pickle of video-nonlocal-net (blob names: the inverse of that
+repository's ``utils/convert_weights.py``).
 
 Each fixture is a ``.pt`` file: ``source``, ``model`` and ``model_args`` (the ``vr`` model that must
 reproduce it), ``checkpoint`` (the original model's state dict in its own key names, wrapped as the
@@ -706,12 +708,80 @@ def p3d(src: Path) -> None:
         )
 
 
+# --------------------------------------------------------------------------- I3D (Caffe2 blobs)
+
+
+def caffe2_blob_name(key: str) -> str | None:
+    """video-nonlocal-net's blob name of a parameter of Tushar-N's ``I3Res50`` (None: not saved)."""
+    import re
+
+    suffix = {"weight": "w", "bias": "b", "running_mean": "rm", "running_var": "riv"}
+    fixed = {"conv1.weight": "conv1_w", "fc.weight": "pred_w", "fc.bias": "pred_b"}
+    if key.endswith("num_batches_tracked"):
+        return None
+    if key in fixed:
+        return fixed[key]
+    if key.startswith("bn1."):
+        end = key.split(".")[-1]
+        return "res_conv1_bn_" + ("s" if end == "weight" else suffix.get(end, ""))
+    match = re.fullmatch(r"layer(\d)\.(\d+)\.(conv|bn)(\d)\.(\w+)", key)
+    if match:
+        layer, block, kind, module, end = match.groups()
+        stem = f"res{int(layer) + 1}_{block}_branch2{'abc'[int(module) - 1]}"
+        return f"{stem}_w" if kind == "conv" else f"{stem}_bn_" + ("s" if end == "weight" else suffix[end])
+    match = re.fullmatch(r"layer(\d)\.(\d+)\.downsample\.(\d)\.(\w+)", key)
+    if match:
+        layer, block, module, end = match.groups()
+        stem = f"res{int(layer) + 1}_{block}_branch1"
+        return f"{stem}_w" if module == "0" else f"{stem}_bn_" + ("s" if end == "weight" else suffix[end])
+    return None
+
+
+def i3d_caffe2(src: Path) -> None:
+    """Tushar-N's I3D ResNet-50 (no non-local blocks), narrowed, its weights saved as video-nonlocal-net's
+    Caffe2 pickle (``{"blobs": {name: float16 array}}``, with the ``*_momentum``, ``model_iter`` and
+    ``lr`` blobs of a real one, which the converter skips)."""
+    import pickle
+
+    import numpy as np
+
+    sys.path.insert(0, str(src))
+    from models import resnet as tushar
+
+    original = tushar.I3Res50(num_classes=7, use_nl=False)
+    original = randomize(narrow(original, 0.03125, 3, 7), seed=300)
+    blobs = {}
+    for key, value in original.state_dict().items():
+        name = caffe2_blob_name(key)
+        if name is None:
+            assert key.endswith("num_batches_tracked"), key
+            continue
+        blobs[name] = value.half().numpy()
+    for name in ("conv1_w", "pred_w"):  # the solver's state, which real checkpoints carry
+        blobs[f"{name}_momentum"] = blobs[name] * 0
+    blobs["model_iter"], blobs["lr"] = 400000, np.array(1e-4, np.float32)
+    (OUT / "i3d_r50_caffe2.pkl").write_bytes(pickle.dumps({"blobs": blobs}, protocol=2))
+    save_fixture(
+        "i3d_r50_caffe2",
+        source="i3d-caffe2",
+        model="i3d_r50",
+        model_args={"num_classes": 7, "widen_factor": 0.03125},
+        original=original,
+        checkpoint="i3d_r50_caffe2.pkl",
+        frames_shape=(1, 3, 32, 32, 32),
+        upsample=2,
+        forward=lambda m, x: m.forward_single(x),
+        seed=300,
+    )
+
+
 SOURCES = {
     "pytorchvideo": pytorchvideo,
     "torchvision": torchvision,
     "mmaction2": mmaction2,
     "kenshohara": kenshohara,
     "p3d": p3d,
+    "i3d-caffe2": i3d_caffe2,
 }
 
 
@@ -721,6 +791,7 @@ def main() -> None:
     parser.add_argument("--mmaction2", type=Path, help="an MMAction2 source tree (for mmaction2)")
     parser.add_argument("--kenshohara", type=Path, help="a 3D-ResNets-PyTorch source tree (for kenshohara)")
     parser.add_argument("--p3d", type=Path, help="a pseudo-3d-pytorch source tree (for p3d)")
+    parser.add_argument("--i3d", type=Path, help="a pytorch-resnet3d source tree (for i3d-caffe2)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for name in args.only or sorted(SOURCES):
@@ -736,6 +807,10 @@ def main() -> None:
             if args.p3d is None:
                 parser.error("p3d needs --p3d SRC (a clone of qijiezhao/pseudo-3d-pytorch)")
             p3d(args.p3d)
+        elif name == "i3d-caffe2":
+            if args.i3d is None:
+                parser.error("i3d-caffe2 needs --i3d SRC (a clone of Tushar-N/pytorch-resnet3d)")
+            i3d_caffe2(args.i3d)
         else:
             SOURCES[name]()
 
