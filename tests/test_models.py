@@ -345,3 +345,20 @@ def test_caffe2_pickle_refuses_anything_but_arrays(tmp_path):
 def test_convert_rejects_unknown_source():
     with pytest.raises(CheckpointError, match="unknown checkpoint source"):
         convert_state_dict({}, "caffe")
+
+
+@pytest.mark.parametrize("name", ["x3d_xs", "slowfast_r50_4x16", "slow_r50", "ircsn_50", "ipcsn_50"])
+def test_newer_families_start_from_their_originals_initialisation(name):
+    """Every residual branch's last batch norm at zero scale (each block starts as its shortcut), the
+    classifier small; ``zero_init_residual=False`` keeps the 3D-ResNets initialisation."""
+    from vr.models.blocks import ResidualBlock
+
+    model = create_model(name, 6, widen_factor=0.25) if "x3d" not in name else create_model(name, 6)
+    blocks = [m for m in model.modules() if isinstance(m, ResidualBlock)]
+    assert blocks and all(b.bn3.weight.abs().max() == 0 for b in blocks)
+    assert model.fc.weight.std() < 0.02 and model.fc.bias.abs().max() == 0
+    x = torch.randn(1, 3, 8, 32, 32)
+    with torch.no_grad():
+        assert model.eval()(x).abs().max() < 1.0  # small first logits
+    plain = create_model(name, 6, zero_init_residual=False, **({} if "x3d" in name else {"widen_factor": 0.25}))
+    assert all(b.bn3.weight.min() == 1 for b in plain.modules() if isinstance(b, ResidualBlock))

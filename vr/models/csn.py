@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from vr.models.blocks import ConvBN, InteractionPreserved, set_bn_eps
+from vr.models.blocks import zero_init_residual as zero_init
 from vr.models.registry import register_model
 from vr.models.resnet import BASE_WIDTHS, DEPTHS, KenshoharaBlocks, ResNet3d
 
@@ -28,8 +29,10 @@ def csn(
     layers: Sequence[int] | None = None,
     dropout: float = 0.0,
     bn_eps: float = 1e-5,
+    zero_init_residual: bool = True,
 ) -> ResNet3d:
-    """A CSN of ``depth`` (50, 101, 152) with ``mode`` ``'ir'`` or ``'ip'`` bottlenecks."""
+    """A CSN of ``depth`` (50, 101, 152) with ``mode`` ``'ir'`` or ``'ip'`` bottlenecks;
+    ``zero_init_residual``: the originals' initialisation (:func:`~vr.models.blocks.zero_init_residual`)."""
     if mode not in ("ir", "ip"):
         raise ValueError(f"CSN mode must be 'ir' or 'ip', got {mode!r}")
     mid = ConvBN((3, 3, 3), depthwise=True) if mode == "ir" else InteractionPreserved((3, 3, 3))
@@ -46,6 +49,8 @@ def csn(
         stem_pool=nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
         dropout=dropout,
     )
+    if zero_init_residual:
+        zero_init(model)
     return set_bn_eps(model, bn_eps)
 
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from vr.models.blocks import ConvBN
+from vr.models.blocks import zero_init_residual as zero_init
 from vr.models.i3d import InflatedBlocks
 from vr.models.registry import register_model
 from vr.models.resnet import BASE_WIDTHS, DEPTHS, ResNet3d
@@ -87,6 +88,7 @@ class SlowFast(nn.Module):
         layers: Sequence[int] = DEPTHS[50][1],
         dropout: float = 0.5,
         fusion_norm: bool = True,
+        zero_init_residual: bool = True,
     ):
         super().__init__()
         if alpha < 1 or beta_inv < 1 or fusion_kernel < 1 or fusion_ratio < 1:
@@ -105,6 +107,8 @@ class SlowFast(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool3d(1)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc = nn.Linear(self.slow.num_features + self.fast.num_features, num_classes)
+        if zero_init_residual:  # the originals' initialisation
+            zero_init(self)
 
     def pathways(self, x: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """The (slow, fast) clips of an input: a fast clip, or a ``[slow, fast]`` pair."""
@@ -155,7 +159,9 @@ def slow_r50(
     widen_factor: float = 1.0,
     layers: Sequence[int] = DEPTHS[50][1],
     dropout: float = 0.5,
+    zero_init_residual: bool = True,
 ) -> ResNet3d:
     """The Slow pathway alone (PyTorchVideo's ``slow_r50``, 8x8): 8x224x224 clips."""
     width = int(64 * widen_factor)
-    return _pathway(SLOW_INFLATE, 1, width, layers, in_channels, num_classes=num_classes, dropout=dropout)
+    model = _pathway(SLOW_INFLATE, 1, width, layers, in_channels, num_classes=num_classes, dropout=dropout)
+    return zero_init(model) if zero_init_residual else model

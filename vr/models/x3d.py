@@ -27,6 +27,7 @@ from vr.models.blocks import (
     projection_shortcut,
     round_width,
 )
+from vr.models.blocks import zero_init_residual as zero_init
 from vr.models.registry import register_model
 from vr.models.resnet import BlockFactory, ResNet3d
 
@@ -70,8 +71,10 @@ def x3d(
     head_hidden: int = 2048,
     dropout: float = 0.5,
     shortcut_norm: bool = False,
+    zero_init_residual: bool = True,
 ) -> ResNet3d:
     """An X3D of the given expansion factors; ``layers`` overrides the blocks per stage.
+    ``zero_init_residual``: the originals' initialisation (:func:`~vr.models.blocks.zero_init_residual`).
 
     ``shortcut_norm``: a batch norm on every projection shortcut (MMAction2's X3D); PyTorchVideo has
     none where the width stays the same (stage 1).
@@ -81,7 +84,7 @@ def x3d(
         dims.append(round_width(dims[-1], 2.0))
     widths = [round_width(d, width_factor) for d in dims]
     depths = layers or [math.ceil(depth_factor * d) for d in BASE_DEPTHS]
-    return ResNet3d(
+    model = ResNet3d(
         X3DBlocks(shortcut_norm=shortcut_norm),
         depths,
         widths,
@@ -94,6 +97,7 @@ def x3d(
         head_conv=int(BOTTLENECK_FACTOR * widths[3]),
         head_hidden=head_hidden,
     )
+    return zero_init(model) if zero_init_residual else model
 
 
 _VARIANTS = {
