@@ -353,12 +353,13 @@ def test_newer_families_start_from_their_originals_initialisation(name):
     classifier small; ``zero_init_residual=False`` keeps the 3D-ResNets initialisation."""
     from vr.models.blocks import ResidualBlock
 
-    model = create_model(name, 6, widen_factor=0.25) if "x3d" not in name else create_model(name, 6)
+    narrow = {} if "x3d" in name else {"widen_factor": 0.25}
+    model = create_model(name, 6, **narrow)
     blocks = [m for m in model.modules() if isinstance(m, ResidualBlock)]
     assert blocks and all(b.bn3.weight.abs().max() == 0 for b in blocks)
     assert model.fc.weight.std() < 0.02 and model.fc.bias.abs().max() == 0
     x = torch.randn(1, 3, 8, 32, 32)
     with torch.no_grad():
         assert model.eval()(x).abs().max() < 1.0  # small first logits
-    plain = create_model(name, 6, zero_init_residual=False, **({} if "x3d" in name else {"widen_factor": 0.25}))
+    plain = create_model(name, 6, zero_init_residual=False, **narrow)
     assert all(b.bn3.weight.min() == 1 for b in plain.modules() if isinstance(b, ResidualBlock))
