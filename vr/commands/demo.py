@@ -27,7 +27,7 @@ import click
     type=click.FloatRange(min=0, min_open=True),
     default=5.0,
     show_default=True,
-    help="Minutes for the whole demo: fewer epochs on a slower machine (down to the accuracy goal's 24).",
+    help="Minutes for the whole demo: fewer Flow epochs on a slower machine, never below the goal's.",
 )
 @click.option("--threads", type=click.IntRange(0), default=0, help="torch threads (0: the CPUs it may use).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda.")
