@@ -150,3 +150,29 @@ def test_parse_clip():
     for bad in ("16", "axbxc", "0x1x1", "1x2x3x4"):
         with pytest.raises(VrError):
             parse_clip(bad)
+
+
+def test_loader_with_the_dali_backend(data):
+    record = json.loads(
+        run(
+            "bench",
+            "loader",
+            str(data["shards"]),
+            "--loader",
+            "dali",
+            "--clip-len",
+            "4",
+            "--size",
+            "16",
+            "--batch-size",
+            "2",
+            "--workers",
+            "0",
+            "--batches",
+            "3",
+            "--json",
+            "-",
+            "-q",
+        )  # fmt: skip
+    )
+    assert record["loader"]["backend"] == "dali" and record["loader"]["clips"] == 6
