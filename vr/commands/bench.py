@@ -60,9 +60,10 @@ def loader_cmd(data, modality, backend, clip_len, size, batch_size, workers, bat
 
     prepare_openmp()  # before torch is imported, as `vr train` does
     from vr.bench.loader import measure_loader, verdict
-    from vr.bench.machine import describe, resolve_device
+    from vr.bench.machine import describe
     from vr.bench.model import measure_model
     from vr.bench.report import human_seconds, record
+    from vr.train.trainer import resolve_device
 
     torch_device = resolve_device(device)
     gpu = (torch_device.index or 0) if torch_device.type == "cuda" else None
@@ -135,9 +136,10 @@ def model_cmd(name, clip, batch, modality, precision, channels_last, compile_, i
     from vr.threads import prepare_openmp
 
     prepare_openmp()  # before torch is imported, as `vr train` does
-    from vr.bench.machine import describe, resolve_device
+    from vr.bench.machine import describe
     from vr.bench.model import measure_model, parse_clip
     from vr.bench.report import human_bytes, record
+    from vr.train.trainer import resolve_device
 
     torch_device = resolve_device(device)
     result = measure_model(
@@ -225,8 +227,9 @@ def extract_cmd(src, dataset, size, fps, quality, sample, jobs, seed, json_path,
 
 
 def _emit_preprocess(result, unit: str, json_path: str | None) -> None:
-    from vr.bench.machine import cpu_name, usable_cpus
-    from vr.bench.report import human_seconds
+    from vr.bench.machine import cpu_name
+    from vr.bench.report import human_seconds, record
+    from vr.threads import available_cpus
 
     what = "videos" if result.stage == "extract" else "folders"
     rows = [
@@ -236,11 +239,5 @@ def _emit_preprocess(result, unit: str, json_path: str | None) -> None:
         ("rate", f"{result.items_per_s:.2f} {what}/s, {result.frames_per_s:.1f} {unit}/s"),
         ("projected", f"{human_seconds(result.projected_s)} for all {result.total_items} {what}"),
     ]
-    machine = {"cpu": cpu_name(), "cpus": usable_cpus()}
-    _emit(rows, json_path, {"command": result.stage, "machine": machine, result.stage: _asdict(result)})
-
-
-def _asdict(value) -> dict:
-    from dataclasses import asdict
-
-    return asdict(value)
+    machine = {"cpu": cpu_name(), "cpus": available_cpus()}
+    _emit(rows, json_path, record(result.stage, machine, **{result.stage: result}))
