@@ -363,3 +363,20 @@ def test_newer_families_start_from_their_originals_initialisation(name):
         assert model.eval()(x).abs().max() < 1.0  # small first logits
     plain = create_model(name, 6, zero_init_residual=False, **narrow)
     assert all(b.bn3.weight.min() == 1 for b in plain.modules() if isinstance(b, ResidualBlock))
+
+
+def test_i3d_stem_pool_names_its_choices():
+    with pytest.raises(ValueError, match="stem_pool='3x3x3' is not one of 2x3x3, 1x3x3"):
+        create_model("i3d_r50", 5, stem_pool="3x3x3")
+
+
+def test_implied_options_only_those_the_target_model_takes(tmp_path):
+    """MMAction2's I3D loaded into PyTorchVideo's 8x8 I3D (no stem_pool option): built as the user chose."""
+    from vr.models import convert_weights
+
+    fixture = torch.load(GOLDEN / "mmaction2_i3d_r50.pt", weights_only=True)
+    src = tmp_path / "i3d.pth"
+    torch.save(fixture["checkpoint"], src)
+    args = {k: fixture["model_args"][k] for k in ("widen_factor", "layers")}
+    assert convert_weights(src, "i3d_r50", model_args=args).model_args["stem_pool"] == "1x3x3"
+    assert "stem_pool" not in convert_weights(src, "i3d_r50_8x8", model_args=args).model_args

@@ -78,11 +78,18 @@ def test_convert_weights_source_choices_are_the_converters():
 
 
 @pytest.mark.parametrize(
-    "name", ["mmaction2_slowfast_r50_8x8", "mmaction2_ipcsn50", "torchvision_r2plus1d_18"]
+    "name",
+    [
+        "mmaction2_slowfast_r50_8x8",
+        "mmaction2_ipcsn50",
+        "mmaction2_i3d_r50",
+        "mmaction2_slow_r50",
+        "torchvision_r2plus1d_18",
+    ],
 )
 def test_convert_weights_of_other_zoos(tmp_path, name):
     """An MMAction2 recognizer checkpoint (``backbone.``/``cls_head.``, its network's options implied: no
-    norm in SlowFast's laterals, CSN's epsilon) and a torchvision state dict, auto-detected, reproduce
+    norm in SlowFast's laterals, CSN's epsilon, I3D's stem pool) and a torchvision state dict, auto-detected, reproduce
     the original's output through `vr convert-weights` and the vr checkpoint it writes."""
     fixture = torch.load(GOLDEN / f"{name}.pt", weights_only=True)
     src, dst = tmp_path / "public.pth", tmp_path / "vr.pt"
@@ -96,7 +103,7 @@ def test_convert_weights_of_other_zoos(tmp_path, name):
     result = _run("convert-weights", str(src), str(dst), "--model", fixture["model"], *args)
     assert result.exit_code == 0, result.output
     ckpt = torch.load(dst, weights_only=True)
-    implied = {k: v for k, v in fixture["model_args"].items() if k in ("fusion_norm", "bn_eps")}
+    implied = {k: v for k, v in fixture["model_args"].items() if k in ("fusion_norm", "bn_eps", "stem_pool")}
     assert implied.items() <= ckpt["model_args"].items()
     model = model_from_checkpoint(dst).eval()
     with torch.no_grad():

@@ -27,6 +27,7 @@ from vr.train.trainer import TrainError, train
 sys.path.insert(0, str(Path(__file__).parent))
 from motion_data import make_motion_frames  # noqa: E402
 
+GOLDEN = Path(__file__).parent / "data" / "golden"
 TINY = SynthConfig(classes=3, videos_per_class=6, clips_per_group=2, frames=12, width=48, height=40)
 
 
@@ -240,6 +241,35 @@ def test_rgb_weights_for_a_flow_model_need_rgb_to_flow(data, tmp_path):
     torch.testing.assert_close(model.conv1.weight, rgb_conv.mean(1, keepdim=True).expand(-1, 2, -1, -1, -1))
     with pytest.raises(ValueError, match="--rgb-to-flow needs"):
         config(data, tmp_path / "x", pretrain_rgb_to_flow=True)
+
+
+def test_pretrain_builds_the_network_its_checkpoint_needs(data, tmp_path):
+    """--pretrain with a public checkpoint whose network needs options beyond the model's defaults
+    (MMAction2's CSN: batch-norm epsilon 1e-3) or a vr checkpoint of another width: the model is built
+    with them (the original's output is reproduced), and --model-arg still wins."""
+    from vr.train.trainer import build_model
+
+    fixture = torch.load(GOLDEN / "mmaction2_ircsn50.pt", weights_only=True)
+    public = tmp_path / "public.pth"
+    torch.save(fixture["checkpoint"], public)
+    args = {k: fixture["model_args"][k] for k in ("widen_factor", "layers")}
+    run = config(data, tmp_path / "csn", model="ircsn_50", model_args=args, pretrain=str(public))
+    model = build_model(run, 5).eval()
+    assert model.model_args["bn_eps"] == 1e-3
+    x = fixture["frames"].float() / 127.5 - 1.0
+    with torch.no_grad():
+        out = model(x.repeat_interleave(2, -1).repeat_interleave(2, -2))
+    torch.testing.assert_close(out, fixture["expected"], rtol=1e-5, atol=1e-5)
+    own = {**args, "bn_eps": 1e-5}
+    overridden = build_model(config(data, run.out, model="ircsn_50", model_args=own, pretrain=str(public)), 5)
+    assert overridden.model_args["bn_eps"] == 1e-5
+
+    first = tmp_path / "first"
+    train(config(data, first, epochs=1, model_args={"widen_factor": 0.25}), progress=False)
+    tuned = build_model(config(data, tmp_path / "ft", model_args={}, pretrain=str(first / "last.pth")), 3)
+    assert tuned.model_args["widen_factor"] == 0.25
+    saved = load_checkpoint(first / "last.pth")["state_dict"]
+    assert torch.equal(tuned.state_dict()["conv1.weight"], saved["conv1.weight"])
 
 
 def test_cli_errors_are_one_line(data, tmp_path):

@@ -402,7 +402,13 @@ def _import_mmaction2(src: Path):
     import importlib
 
     importlib.import_module("mmaction.models.losses.cross_entropy_loss")
-    names = ("backbones.resnet3d_slowfast", "backbones.resnet3d_csn", "backbones.x3d")
+    names = (
+        "backbones.resnet3d",
+        "backbones.resnet3d_slowfast",
+        "backbones.resnet3d_slowonly",
+        "backbones.resnet3d_csn",
+        "backbones.x3d",
+    )
     heads = ("heads.i3d_head", "heads.slowfast_head", "heads.x3d_head")
     return {n.rsplit(".", 1)[1]: importlib.import_module(f"mmaction.models.{n}") for n in names + heads}
 
@@ -495,9 +501,58 @@ def mmaction2(src: Path) -> None:
             frames_shape=(2, 3, 16, 32, 32),
             upsample=2,
         )
+    # SlowOnly R50 8x8 (``slowonly_r50_8xb16-8x8x1``: the Slow pathway alone, no pool2).
+    slow = mm["resnet3d_slowonly"].ResNet3dSlowOnly(
+        depth=50, pretrained=None, lateral=False, base_channels=4, stage_blocks=(2, 2, 2, 2)
+    )
+    head = mm["i3d_head"].I3DHead(num_classes=5, in_channels=slow.feat_dim)
+    model = randomize(_Recognizer(slow, head), 24)
+    save_fixture(
+        "mmaction2_slow_r50",
+        source="mmaction2",
+        model="slow_r50",
+        model_args={"num_classes": 5, "widen_factor": 0.0625, "layers": [2, 2, 2, 2]},
+        original=model,
+        checkpoint=wrap(model),
+        frames_shape=(2, 3, 8, 32, 32),
+        upsample=2,
+    )
+    # I3D R50 (``i3d_imagenet-pretrained-r50_8xb8-32x2x1``): 5x7x7 stem with stride 2 in time, a padded
+    # 1x3x3 max pool with stride 2 in time, pool2 after stage 1; inflation as the non-local baseline's.
+    i3d = mm["resnet3d"].ResNet3d(
+        depth=50, pretrained=None, pretrained2d=False, base_channels=4, stage_blocks=(2, 2, 2, 2),
+        conv1_kernel=(5, 7, 7), conv1_stride_t=2, pool1_stride_t=2,
+        inflate=((1, 1), (1, 0), (1, 0), (0, 1)),
+    )  # fmt: skip
+    head = mm["i3d_head"].I3DHead(num_classes=5, in_channels=i3d.feat_dim)
+    model = randomize(_Recognizer(i3d, head), 25)
+    save_fixture(
+        "mmaction2_i3d_r50",
+        source="mmaction2",
+        model="i3d_r50",
+        model_args={
+            "num_classes": 5,
+            "widen_factor": 0.0625,
+            "layers": [2, 2, 2, 2],
+            "stem_pool": "1x3x3",
+        },
+        original=model,
+        checkpoint=wrap(model),
+        frames_shape=(2, 3, 16, 32, 32),
+        upsample=2,
+    )
 
     full = {}
     with torch.device("meta"):
+        slow = mm["resnet3d_slowonly"].ResNet3dSlowOnly(depth=50, pretrained=None, lateral=False)
+        head = mm["i3d_head"].I3DHead(num_classes=400, in_channels=2048)
+        full["mmaction2_slow_r50"] = ("slow_r50", {}, _Recognizer(slow, head))
+        i3d = mm["resnet3d"].ResNet3d(
+            depth=50, pretrained=None, pretrained2d=False, conv1_kernel=(5, 7, 7), conv1_stride_t=2,
+            pool1_stride_t=2, inflate=((1, 1, 1), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 1, 0)),
+        )  # fmt: skip
+        head = mm["i3d_head"].I3DHead(num_classes=400, in_channels=2048)
+        full["mmaction2_i3d_r50"] = ("i3d_r50", {"stem_pool": "1x3x3"}, _Recognizer(i3d, head))
         x3d = mm["x3d"].X3D(gamma_w=1, gamma_b=2.25, gamma_d=2.2)
         head = mm["x3d_head"].X3DHead(num_classes=400, in_channels=x3d.feat_dim, fc1_bias=False)
         full["mmaction2_x3d_s"] = ("x3d_s", {"shortcut_norm": True}, _Recognizer(x3d, head))

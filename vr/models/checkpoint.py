@@ -12,7 +12,7 @@ from torch import nn
 from vr.models.convert import classifier, convert_state_dict, detect_source, first_conv, load_pretrained
 from vr.models.files import CheckpointError, load_checkpoint
 from vr.models.importers import implied_model_args
-from vr.models.registry import create_model
+from vr.models.registry import create_model, model_info
 
 _MODALITY = {3: "rgb", 2: "flow"}  # input channels -> modality name (models import nothing of vr.modality)
 
@@ -48,6 +48,22 @@ def model_from_checkpoint(checkpoint: str | Path | Mapping[str, Any], weights_on
     return load_pretrained(model, ckpt, source="vr", in_channels_from_rgb=False)
 
 
+def read_pretrained(
+    src: str | Path, model_name: str, source: str = "auto", *, weights_only: bool = True
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """A public or ``vr`` checkpoint converted to ``vr`` key names, and the options of ``model_name``
+    its network needs: those a public network implies (e.g. MMAction2's CSN batch-norm epsilon, its I3D
+    stem pool) or a ``vr`` checkpoint's saved ``model_args`` (its width, depth, options)."""
+    raw = load_checkpoint(src, weights_only)
+    source = detect_source(raw) if source == "auto" else source
+    state = convert_state_dict(raw, source)
+    accepted = model_info(model_name).args
+    saved = raw.get("model_args") if source == "vr" and isinstance(raw, Mapping) else None
+    if isinstance(saved, Mapping):
+        return state, {k: v for k, v in saved.items() if k in accepted}
+    return state, implied_model_args(state, source, accepted)
+
+
 def convert_weights(
     src: str | Path,
     model_name: str,
@@ -65,10 +81,8 @@ def convert_weights(
     Options the source's network needs (e.g. MMAction2's CSN batch-norm epsilon) are added unless
     ``model_args`` sets them.
     """
-    raw = load_checkpoint(src, weights_only)
-    source = detect_source(raw) if source == "auto" else source
-    state = convert_state_dict(raw, source)
-    kwargs = {**implied_model_args(state, source), **(model_args or {})}
+    state, implied = read_pretrained(src, model_name, source, weights_only=weights_only)
+    kwargs = {**implied, **(model_args or {})}
     with torch.device("meta"):
         probe = create_model(model_name, num_classes=1, **kwargs)
     head_name, _ = classifier(probe)

@@ -4,7 +4,8 @@ Inflated bottlenecks (:class:`InflatedBlocks`): the first 1x1 conv of a block be
 stage's ``inflate`` pattern (cycled over its blocks, MMAction2's notation) says 1, the 3x3 conv stays
 1x3x3, strides are spatial only. ``i3d_r50`` follows facebookresearch/video-nonlocal-net (Tushar-N's
 PyTorch port): stem 5x7x7 with stride 2 in time, 2x3x3 max pool with stride 2, a 2x1x1 temporal max
-pool after stage 1, so a 32-frame clip reaches stage 4 with 4 frames. ``i3d_r50_8x8`` is PyTorchVideo's
+pool after stage 1, so a 32-frame clip reaches stage 4 with 4 frames (MMAction2's I3D: the same with
+``stem_pool="1x3x3"``, a padded 1x3x3 stem pool). ``i3d_r50_8x8`` is PyTorchVideo's
 ``i3d_r50``: stride 1 in time in the stem and a 1x3x3 stem pool, for 8-frame clips.
 """
 
@@ -71,10 +72,21 @@ def _i3d(
     )
 
 
-@register_model(family="I3D", clip=(32, 224, 224), sources=("i3d-caffe2",), args_from=(_i3d,))
-def i3d_r50(num_classes: int, in_channels: int = 3, **kwargs) -> ResNet3d:
-    """I3D ResNet-50 (non-local baseline without non-local blocks), 32x224x224 clips."""
-    pool = nn.MaxPool3d((2, 3, 3), stride=2)
+STEM_POOLS = {
+    "2x3x3": lambda: nn.MaxPool3d((2, 3, 3), stride=2),  # video-nonlocal-net (Caffe2)
+    "1x3x3": lambda: nn.MaxPool3d((1, 3, 3), stride=2, padding=(0, 1, 1)),  # MMAction2's ResNet3d
+}
+
+
+@register_model(family="I3D", clip=(32, 224, 224), sources=("i3d-caffe2", "mmaction2"), args_from=(_i3d,))
+def i3d_r50(num_classes: int, in_channels: int = 3, stem_pool: str = "2x3x3", **kwargs) -> ResNet3d:
+    """I3D ResNet-50 (non-local baseline without non-local blocks), 32x224x224 clips.
+
+    ``stem_pool``: ``2x3x3`` (video-nonlocal-net's unpadded 2x3x3 max pool) or ``1x3x3`` (MMAction2's
+    padded 1x3x3 max pool); both have stride 2 in time and space."""
+    if stem_pool not in STEM_POOLS:
+        raise ValueError(f"i3d_r50: stem_pool={stem_pool!r} is not one of {', '.join(STEM_POOLS)}")
+    pool = STEM_POOLS[stem_pool]()
     return _i3d((2, 2, 2), pool, num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 

@@ -22,13 +22,14 @@ for a key that holds no weight; an unknown key keeps its name, so a strict load 
   ``layer{i}_lateral`` -> ``fuse0``/``fuse{i}``; heads: ``fc_cls`` -> ``fc``, X3D's ``fc1``/``fc2`` ->
   ``lin5``/``fc``. SlowFast's head concatenates (fast, slow) where ``vr`` has (slow, fast): its
   columns are swapped. :func:`implied_model_args` names the options such a network needs (CSN's
-  batch-norm epsilon 1e-3, X3D's shortcut norm, SlowFast's laterals without norm).
+  batch-norm epsilon 1e-3, X3D's shortcut norm, SlowFast's laterals without norm, I3D's padded 1x3x3
+  stem pool).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 
@@ -192,11 +193,21 @@ def is_mmaction2(keys: set[str]) -> bool:
     return any(k.startswith(("backbone.", "cls_head.")) for k in keys)
 
 
-def implied_model_args(state: Mapping[str, torch.Tensor], source: str) -> dict[str, object]:
-    """Model options a converted checkpoint of ``source`` needs beyond the architecture's defaults."""
-    if source != "mmaction2":
-        return {}
+def implied_model_args(
+    state: Mapping[str, torch.Tensor], source: str, accepted: Iterable[str] | None = None
+) -> dict[str, object]:
+    """Model options a converted checkpoint of ``source`` needs beyond the architecture's defaults; with
+    ``accepted`` (the target model's arguments) only those it takes: the others describe a network the
+    user did not choose (MMAction2's I3D stem pool for ``i3d_r50_8x8``); a strict load checks the rest."""
+    args = _mmaction2_args(state) if source == "mmaction2" else {}
+    return args if accepted is None else {k: v for k, v in args.items() if k in set(accepted)}
+
+
+def _mmaction2_args(state: Mapping[str, torch.Tensor]) -> dict[str, object]:
     args: dict[str, object] = {}
+    stem = state.get("conv1.weight")
+    if stem is not None and stem.dim() == 5 and stem.shape[2] == 5:
+        args["stem_pool"] = "1x3x3"  # I3D: ResNet3d's padded 1x3x3 stem pool
     if "fuse0.conv.weight" in state and "fuse0.bn.weight" not in state:
         args["fusion_norm"] = False
     if "conv1_t.weight" in state and "layer1.0.downsample.1.weight" in state:

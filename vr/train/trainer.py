@@ -137,22 +137,31 @@ def _partial_state(partial: EpochStats) -> dict:
 
 
 def build_model(config: TrainConfig, num_classes: int) -> torch.nn.Module:
-    from vr.models import create_model
+    """The model of ``config``; with ``--pretrain`` built with the options its checkpoint's network needs
+    (e.g. MMAction2's CSN batch-norm epsilon; the user's ``--model-arg`` wins) and loaded strictly."""
+    from vr.models import create_model, load_pretrained, read_pretrained
 
+    state, implied = None, {}
+    if config.pretrain:
+        try:
+            state, implied = read_pretrained(config.pretrain, config.model, config.pretrain_source)
+        except (ValueError, KeyError, RuntimeError, OSError) as e:
+            raise TrainError(f"--pretrain {config.pretrain}: {e}") from None
     try:
         model = create_model(
-            config.model, num_classes=num_classes, in_channels=config.in_channels, **config.model_args
+            config.model,
+            num_classes=num_classes,
+            in_channels=config.in_channels,
+            **{**implied, **config.model_args},
         )
     except (TypeError, ValueError) as e:
         raise TrainError(f"cannot build model {config.model!r}: {e}") from None
-    if config.pretrain:
-        from vr.models import load_pretrained
-
+    if state is not None:
         try:
             load_pretrained(
                 model,
-                config.pretrain,
-                source=config.pretrain_source,
+                state,
+                source="vr",
                 n_pretrain_classes=config.n_pretrain_classes,
                 in_channels_from_rgb=config.pretrain_rgb_to_flow,
             )
