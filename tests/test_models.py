@@ -54,8 +54,8 @@ def tiny_kwargs(name: str) -> dict:
 def tiny_clip(name: str) -> tuple[int, int, int]:
     if name.startswith(("p3d", "densenet3d")):
         return (16, 32, 32)  # P3D pools time 16 -> 1 before its 2D stage; DenseNet has 4 x 2 pools
-    if name.startswith(("i3d", "slowfast")):
-        return (8, 32, 32)
+    if name.startswith(("i3d", "slowfast", "s3d")):
+        return (8, 32, 32)  # S3D: stride 8 in time, 32 in space
     return (4, 16, 16)
 
 

@@ -85,12 +85,14 @@ def test_convert_weights_source_choices_are_the_converters():
         "mmaction2_i3d_r50",
         "mmaction2_slow_r50",
         "torchvision_r2plus1d_18",
+        "torchvision_s3d",
     ],
 )
 def test_convert_weights_of_other_zoos(tmp_path, name):
     """An MMAction2 recognizer checkpoint (``backbone.``/``cls_head.``, its network's options implied: no
-    norm in SlowFast's laterals, CSN's epsilon, I3D's stem pool) and a torchvision state dict, auto-detected, reproduce
-    the original's output through `vr convert-weights` and the vr checkpoint it writes."""
+    norm in SlowFast's laterals, CSN's epsilon, I3D's stem pool) and torchvision state dicts,
+    auto-detected, reproduce the original's output through `vr convert-weights` and the vr checkpoint it
+    writes."""
     fixture = torch.load(GOLDEN / f"{name}.pt", weights_only=True)
     src, dst = tmp_path / "public.pth", tmp_path / "vr.pt"
     torch.save(fixture["checkpoint"], src)

@@ -37,6 +37,7 @@ FAMILIES = {
     "ipcsn_50": ({"widen_factor": 1 / 16, "layers": (1, 1, 1, 1)}, (8, 32, 32)),
     "slowfast_r50_8x8": ({"widen_factor": 1 / 8, "layers": (1, 1, 1, 1)}, (8, 32, 32)),
     "mc3_18": ({"widen_factor": 1 / 16, "layers": (1, 1, 1, 1)}, (8, 32, 32)),
+    "s3d": ({"widen_factor": 1 / 16}, (8, 32, 32)),
 }
 
 

@@ -347,7 +347,61 @@ def torchvision() -> None:
                 "keys": key_shapes(make()),
             }
         del original
+    # S3D at 1/8 width: its widths are literals, so its ``features`` are rebuilt from its own blocks (the
+    # forward and head are its own); 16x224x224 clips, the smallest its 2x7x7 head window takes.
+    s3d_module = sys.modules["torchvision.models.video.s3d"]  # (``video.s3d`` is the function)
+    s3d = s3d_module.S3D(num_classes=5)
+    s3d.features, s3d.classifier[1] = _small_s3d_features(s3d_module), nn.Conv3d(128, 5, 1)
+    s3d = randomize(s3d, 14)
+    save_fixture(
+        "torchvision_s3d",
+        source="torchvision",
+        model="s3d",
+        model_args={"num_classes": 5, "widen_factor": 0.125},
+        original=s3d,
+        checkpoint=half_state(s3d),
+        frames_shape=(2, 3, 16, 28, 28),
+        upsample=8,
+        seed=4,
+    )
+    with torch.device("meta"):
+        full["torchvision_s3d"] = {
+            "source": "torchvision",
+            "model": "s3d",
+            "model_args": {"num_classes": 400},
+            "keys": key_shapes(s3d_module.S3D(num_classes=400)),
+        }
     full_size_keys(full)
+
+
+def _small_s3d_features(s3d) -> nn.Sequential:
+    """torchvision's S3D ``features`` at 1/8 of its widths, built from its own classes."""
+    from functools import partial
+
+    from torchvision.ops.misc import Conv3dNormActivation
+
+    norm = partial(nn.BatchNorm3d, eps=0.001, momentum=0.001)
+    inception = [
+        (24, 8, 12, 16, 2, 4, 4), (32, 16, 16, 24, 4, 12, 8), "pool3",
+        (60, 24, 12, 26, 2, 6, 8), (64, 20, 14, 28, 3, 8, 8), (64, 16, 16, 32, 3, 8, 8),
+        (64, 14, 18, 36, 4, 8, 8), (66, 32, 20, 40, 4, 16, 16), "pool2",
+        (104, 32, 20, 40, 4, 16, 16), (104, 48, 24, 48, 6, 16, 16),
+    ]  # fmt: skip
+    layers = [
+        s3d.TemporalSeparableConv(3, 8, 7, 2, 3, norm),
+        nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
+        Conv3dNormActivation(8, 8, kernel_size=1, stride=1, norm_layer=norm),
+        s3d.TemporalSeparableConv(8, 24, 3, 1, 1, norm),
+        nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
+    ]
+    for spec in inception:
+        if spec == "pool3":
+            layers.append(nn.MaxPool3d(kernel_size=(3, 3, 3), stride=(2, 2, 2), padding=(1, 1, 1)))
+        elif spec == "pool2":
+            layers.append(nn.MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2), padding=(0, 0, 0)))
+        else:
+            layers.append(s3d.SepInceptionBlock3D(*spec, norm))
+    return nn.Sequential(*layers)
 
 
 def _small_video_resnet(video, name: str, block, builders) -> nn.Module:

@@ -12,7 +12,7 @@ r2plus1d_18 (torchvision). ``in_channels=2`` is the Flow modality for all of the
 follow the originals; :mod:`vr.models.convert` and :mod:`vr.models.importers` list the renamings.
 """
 
-from vr.models import csn, densenet, i3d, p3d, resnet, slowfast, tvresnet, x3d  # noqa: F401  (register the families)
+from vr.models import csn, densenet, i3d, p3d, resnet, s3d, slowfast, tvresnet, x3d  # noqa: F401  (register the families)
 from vr.models.checkpoint import convert_weights, model_checkpoint, model_from_checkpoint, read_pretrained
 from vr.models.convert import SOURCES, convert_state_dict, detect_source, load_pretrained
 from vr.models.files import CheckpointError, load_caffe2_pickle, load_checkpoint, save_checkpoint

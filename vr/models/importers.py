@@ -13,7 +13,10 @@ for a key that holds no weight; an unknown key keeps its name, so a strict load 
 * ``torchvision`` (``r3d_18``, ``mc3_18``, ``r2plus1d_18`` state dicts): ``stem.{0,1}`` -> ``conv1``/``bn1``
   (R(2+1)D: ``stem.{0,1,3,4}`` -> ``conv1_s``/``bn1_s``/``conv1_t``/``bn1_t``), ``conv{n}.{0,1}`` ->
   ``conv{n}``/``bn{n}`` (R(2+1)D: ``conv{n}.0.{0,1,3}``/``conv{n}.1`` -> ``conv{n}_s``/``bn{n}_s``/
-  ``conv{n}_t``/``bn{n}_t``); ``downsample`` and ``fc`` keep their names.
+  ``conv{n}_t``/``bn{n}_t``); ``downsample`` and ``fc`` keep their names. S3D: ``features.{i}`` ->
+  ``stem``/``conv2``/``conv3``/``mixed_3b``...``mixed_5c`` (each ``Conv3dNormActivation``'s ``0``/``1`` ->
+  ``conv``/``bn``, a separable conv's ``0``/``1`` -> ``spatial``/``temporal``, a branch's ``0``/``1`` ->
+  ``reduce``/``sep``, ``branch3.1`` -> ``branch3.proj``), ``classifier.1`` (a 1x1x1 conv) -> ``fc``.
 * ``mmaction2`` (recognizer checkpoints ``{'meta', 'state_dict'}``: ``backbone.``/``cls_head.``): every
   ``ConvModule``'s ``.conv``/``.bn`` -> ``conv{x}``/``bn{x}`` of its name (``conv1_t.bn`` -> ``bn1``,
   ``downsample.{conv,bn}`` -> ``downsample.{0,1}``), ip-CSN's ``conv2.0``/``conv2.1`` ->
@@ -33,6 +36,9 @@ from collections.abc import Iterable, Mapping
 
 import torch
 
+from vr.models.s3d import INCEPTION_WIDTHS
+
+S3D_BLOCKS = tuple(INCEPTION_WIDTHS)
 _PTV_BRANCH2 = {
     "conv_a": "conv1",
     "norm_a": "bn1",
@@ -130,13 +136,53 @@ def torchvision_key(key: str, r2plus1d: bool) -> str:
     return key
 
 
+_TV_S3D_FEATURES = {
+    "0": "stem",
+    "2": "conv2",
+    "3": "conv3",
+    **{str(i): name for i, name in zip((5, 6, 8, 9, 10, 11, 12, 14, 15), S3D_BLOCKS, strict=True)},
+}
+_TV_S3D = re.compile(r"^features\.(\d+)\.(.+)\.(\w+)$")
+_CBR = {"0": "conv", "1": "bn"}  # torchvision's Conv3dNormActivation: conv, norm, activation
+_SEP = {"0": "spatial", "1": "temporal"}  # its TemporalSeparableConv
+_S3D_PATHS = [  # a module path inside one ``features`` entry -> ours
+    (re.compile(r"^([01])$"), lambda m: _CBR[m[1]]),
+    (re.compile(r"^([01])\.([01])$"), lambda m: f"{_SEP[m[1]]}.{_CBR[m[2]]}"),
+    (re.compile(r"^branch0\.([01])$"), lambda m: f"branch0.{_CBR[m[1]]}"),
+    (re.compile(r"^branch([12])\.0\.([01])$"), lambda m: f"branch{m[1]}.reduce.{_CBR[m[2]]}"),
+    (
+        re.compile(r"^branch([12])\.1\.([01])\.([01])$"),
+        lambda m: f"branch{m[1]}.sep.{_SEP[m[2]]}.{_CBR[m[3]]}",
+    ),
+    (re.compile(r"^branch3\.1\.([01])$"), lambda m: f"branch3.proj.{_CBR[m[1]]}"),
+]
+
+
+def _s3d_module(path: str) -> str | None:
+    return next((name(m) for pattern, name in _S3D_PATHS if (m := pattern.match(path))), None)
+
+
+def torchvision_s3d_key(key: str) -> str:
+    if key.startswith("classifier.1."):
+        return f"fc.{key[len('classifier.1.') :]}"
+    m = _TV_S3D.match(key)
+    if m and m.group(1) in _TV_S3D_FEATURES and (inner := _s3d_module(m.group(2))):
+        return f"{_TV_S3D_FEATURES[m.group(1)]}.{inner}.{m.group(3)}"
+    return key
+
+
 def convert_torchvision(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    if "features.0.0.0.weight" in state:  # S3D
+        out = {torchvision_s3d_key(k): v for k, v in state.items()}
+        if isinstance(out.get("fc.weight"), torch.Tensor) and out["fc.weight"].dim() == 5:
+            out["fc.weight"] = out["fc.weight"].flatten(1)  # its 1x1x1 convolution head
+        return out
     r2plus1d = "stem.3.weight" in state
     return {torchvision_key(k, r2plus1d): v for k, v in state.items()}
 
 
 def is_torchvision(keys: set[str]) -> bool:
-    return "stem.0.weight" in keys
+    return "stem.0.weight" in keys or "features.0.0.0.weight" in keys
 
 
 _MM_CONV = re.compile(r"^(.*?)(conv\w*|downsample)\.(conv|bn)\.(\w+)$")
