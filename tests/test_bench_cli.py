@@ -9,29 +9,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from vr.bench.loader import verdict
 from vr.bench.memory import peak_memory
 from vr.bench.model import parse_clip
-from vr.cli import cli
 from vr.datasets.synth import SynthConfig
 from vr.errors import VrError
 from vr.shards import ShardOptions, build_shards
 
 sys.path.insert(0, str(Path(__file__).parent))
+from cli_run import run  # noqa: E402
 from motion_data import make_motion_frames  # noqa: E402
 
 TINY_MODEL = ["--model-arg", "widen_factor=0.125"]
-
-
-def run(*args: str, code: int = 0) -> str:
-    result = CliRunner().invoke(cli, list(args))
-    escaped = result.exception if not isinstance(result.exception, SystemExit) else None
-    assert escaped is None, f"vr {' '.join(args)} raised {escaped!r}"
-    assert result.exit_code == code, f"vr {' '.join(args)} -> {result.exit_code}: {result.output}"
-    assert "Traceback" not in result.output
-    return result.output
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
+from cli_run import run
 from click.testing import CliRunner
 from motion_data import make_motion_frames
 from test_extract_frames import bar_frame, encode
@@ -31,16 +32,6 @@ from vr.train.logs import read_log
 TINY = SynthConfig(classes=3, videos_per_class=4, clips_per_group=2, frames=8, width=32, height=24)
 TRAIN = ["--model", "r3d10", "--model-arg", "widen_factor=0.125", "--clip-len", "4", "--size", "16"]
 TRAIN += ["--batch-size", "2", "--epochs", "1", "--workers", "0", "--quiet"]
-
-
-def run(*args: str, code: int) -> str:
-    """Run ``vr ARGS`` in-process; assert the exit status and that no exception escaped; the output."""
-    result = CliRunner().invoke(cli, list(args))
-    escaped = result.exception if not isinstance(result.exception, SystemExit) else None
-    assert escaped is None, f"vr {' '.join(args)} raised {escaped!r}"
-    assert result.exit_code == code, f"vr {' '.join(args)} -> {result.exit_code}: {result.output}"
-    assert "Traceback" not in result.output
-    return result.output
 
 
 def vr(*args: str, **kw) -> subprocess.CompletedProcess:

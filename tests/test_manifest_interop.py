@@ -8,9 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from vr.cli import cli
 from vr.datasets.synth import SynthConfig
 from vr.layout import commit_folder, image_name, temp_sibling
 from vr.manifests.interop import (
@@ -27,6 +25,7 @@ from vr.manifests.listing import AnnotationError
 from vr.manifests.schema import Manifest, VideoRecord, read_manifest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from cli_run import run  # noqa: E402
 from motion_data import make_motion_frames  # noqa: E402
 
 
@@ -154,13 +153,6 @@ def test_hostile_list_paths_stay_inside_the_frame_root(dataset, tmp_path):
     (tmp_path / "train.csv").write_text("../../../etc/passwd 0\n")
     back, report = import_manifest([tmp_path / "train.csv"], "pyslowfast", dataset["frames"])
     assert back.videos == [] and report.counts() == {"missing": 1}
-
-
-def run(*args, code=0) -> str:
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    return result.output
 
 
 def test_cli_round_trip_for_every_format(dataset, tmp_path):
