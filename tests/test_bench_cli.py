@@ -129,6 +129,7 @@ def test_extract_on_a_sample_of_real_videos(sample_videos, tmp_path):
 def test_bad_input_is_one_line(data, tmp_path):
     assert "unknown model" in run("bench", "model", "r3d_nosuch", code=1)
     assert "not a clip size" in run("bench", "model", "r3d10", "--clip", "4x", code=1)
+    assert "4x16x16 clip is too small" in run("bench", "model", "s3d", "--clip", "4x16x16", code=1)
     (tmp_path / "empty").mkdir()
     assert "no frame folders" in run("bench", "flow", str(tmp_path / "empty"), code=1)
     assert "no videos" in run("bench", "extract", str(tmp_path / "empty"), code=1)

@@ -176,3 +176,13 @@ def test_export_onnx_rejects_a_non_vr_checkpoint(tmp_path):
     torch.save({"conv1.weight": torch.zeros(1)}, src)
     result = _run("export", "onnx", str(src), str(tmp_path / "m.onnx"))
     assert result.exit_code == 1 and "not a vr checkpoint" in result.output
+
+
+def test_export_onnx_refuses_a_clip_the_model_cannot_take(tmp_path):
+    from vr.models import create_model, model_checkpoint
+
+    ckpt = tmp_path / "s3d.pt"
+    torch.save(model_checkpoint(create_model("s3d", 3, widen_factor=1 / 16)), ckpt)
+    result = _run("export", "onnx", str(ckpt), str(tmp_path / "m.onnx"), "--clip", "4", "16", "16")
+    assert result.exit_code == 1 and "4x16x16 clip is too small" in result.output, result.output
+    assert not (tmp_path / "m.onnx").exists()

@@ -197,6 +197,7 @@ def test_fine_tuning_freezes_modules_before_ft_begin_module(data, tmp_path):
         ({"train_subset": "nothing"}, "no videos"),
         ({"model": "r3d9"}, "close names"),
         ({"ft_begin_module": "layer9"}, "not a top-level module"),
+        ({"model": "s3d", "model_args": {"widen_factor": 0.125}}, "4x24x24 clip is too small"),
     ],
 )
 def test_bad_input_fails_before_training(data, tmp_path, overrides, message):

@@ -72,7 +72,7 @@ def measure_model(
     import torch
     import torch.nn.functional as F
 
-    from vr.models import create_model, model_info
+    from vr.models import check_clip, create_model, model_info
 
     if precision not in PRECISIONS:
         raise VrError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
@@ -80,6 +80,7 @@ def measure_model(
         raise VrError("batch and steps must be >= 1 and warmup >= 0")
     device = device or torch.device("cpu")
     clip = tuple(clip or model_info(name).clip)
+    check_clip(name, clip, num_classes, in_channels, **(model_args or {}))
     torch.manual_seed(0)
     with peak_memory(device) as peak:
         model = create_model(name, num_classes, in_channels, **(model_args or {})).to(device)

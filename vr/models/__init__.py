@@ -16,7 +16,7 @@ from vr.models import csn, densenet, i3d, p3d, resnet, s3d, slowfast, tvresnet, 
 from vr.models.checkpoint import convert_weights, model_checkpoint, model_from_checkpoint, read_pretrained
 from vr.models.convert import SOURCES, convert_state_dict, detect_source, load_pretrained
 from vr.models.files import CheckpointError, load_caffe2_pickle, load_checkpoint, save_checkpoint
-from vr.models.profile import count_flops, count_params
+from vr.models.profile import ClipSizeError, check_clip, count_flops, count_params
 from vr.models.registry import (
     ModelInfo,
     UnknownModelError,
@@ -29,8 +29,10 @@ from vr.models.registry import (
 __all__ = [
     "SOURCES",
     "CheckpointError",
+    "ClipSizeError",
     "ModelInfo",
     "UnknownModelError",
+    "check_clip",
     "convert_state_dict",
     "convert_weights",
     "count_flops",

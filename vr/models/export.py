@@ -67,19 +67,20 @@ def export_checkpoint(
     """A ``vr`` checkpoint to ONNX at ``out`` (input ``clip`` N x C x T x H x W, dynamic N; output
     ``logits``); ``clip`` defaults to the model's; ``legacy`` uses the TorchScript exporter; ``check``
     compares with onnxruntime when it is installed."""
-    from vr.models import model_info
+    from vr.models import check_clip, model_info
     from vr.models.checkpoint import model_from_checkpoint
 
     out = Path(out)
     if not out.resolve().parent.is_dir():
         raise ExportError(f"{out}: folder {out.resolve().parent} does not exist")
     model = model_from_checkpoint(checkpoint).eval()
+    shape = tuple(clip or model_info(model.arch).clip)
+    check_clip(model.arch, shape, **model.model_args)  # a clean error, before the exporter's traceback
     missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
     if missing and not legacy:
         raise ExportError(
             f"the ONNX exporter needs {' and '.join(missing)} (pip install {' '.join(missing)})"
         )
-    shape = tuple(clip or model_info(model.arch).clip)
     example = torch.randn(
         1, model.model_args.get("in_channels", 3), *shape, generator=torch.Generator().manual_seed(0)
     )

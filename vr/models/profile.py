@@ -1,4 +1,5 @@
-"""Parameter and FLOP counts of registered models, measured on the meta device (no memory, no weights)."""
+"""Parameter and FLOP counts of registered models and whether a clip fits them, measured on the meta
+device (no memory, no weights)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vr.errors import VrError
 from vr.models.registry import create_model, model_info
 
 
@@ -65,3 +67,26 @@ def summarize(name: str, num_classes: int = 400, in_channels: int = 3, flops: bo
         model = create_model(name, num_classes=num_classes, in_channels=in_channels).eval()
         n_flops = count_flops(model, torch.empty(1, in_channels, *info.clip)) if flops else None
     return ModelSummary(name, info.family, count_params(model), n_flops, info.clip, info.sources)
+
+
+class ClipSizeError(VrError, ValueError):
+    """A clip that cannot pass through a model (its strides and pools leave no frame or pixel)."""
+
+
+def check_clip(
+    name: str, clip: tuple[int, int, int], num_classes: int = 2, in_channels: int = 3, **model_args: Any
+) -> None:
+    """Raise :class:`ClipSizeError` when a ``clip`` (T, H, W) is too small for model ``name`` with
+    ``model_args``: one forward pass on the meta device (shapes only, no memory, no compute)."""
+    with torch.device("meta"):
+        model = create_model(name, num_classes=num_classes, in_channels=in_channels, **model_args).eval()
+        try:
+            with torch.no_grad():
+                model(torch.empty(1, in_channels, *clip))
+        except RuntimeError as e:
+            smallest = model_info(name).clip
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ClipSizeError(
+                f"{name}: a {'x'.join(map(str, clip))} clip is too small for this network ({reason}); "
+                f"its default clip is {'x'.join(map(str, smallest))}"
+            ) from None

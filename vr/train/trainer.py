@@ -139,7 +139,7 @@ def _partial_state(partial: EpochStats) -> dict:
 def build_model(config: TrainConfig, num_classes: int) -> torch.nn.Module:
     """The model of ``config``; with ``--pretrain`` built with the options its checkpoint's network needs
     (e.g. MMAction2's CSN batch-norm epsilon; the user's ``--model-arg`` wins) and loaded strictly."""
-    from vr.models import create_model, load_pretrained, read_pretrained
+    from vr.models import ClipSizeError, check_clip, create_model, load_pretrained, read_pretrained
 
     state, implied = None, {}
     if config.pretrain:
@@ -147,13 +147,14 @@ def build_model(config: TrainConfig, num_classes: int) -> torch.nn.Module:
             state, implied = read_pretrained(config.pretrain, config.model, config.pretrain_source)
         except (ValueError, KeyError, RuntimeError, OSError) as e:
             raise TrainError(f"--pretrain {config.pretrain}: {e}") from None
+    args = {**implied, **config.model_args}
     try:
-        model = create_model(
-            config.model,
-            num_classes=num_classes,
-            in_channels=config.in_channels,
-            **{**implied, **config.model_args},
+        check_clip(
+            config.model, (config.clip_len, config.size, config.size), num_classes, config.in_channels, **args
         )
+        model = create_model(config.model, num_classes=num_classes, in_channels=config.in_channels, **args)
+    except ClipSizeError as e:
+        raise TrainError(f"--clip-len {config.clip_len} --size {config.size}: {e}") from None
     except (TypeError, ValueError) as e:
         raise TrainError(f"cannot build model {config.model!r}: {e}") from None
     if state is not None:
