@@ -380,3 +380,18 @@ def test_implied_options_only_those_the_target_model_takes(tmp_path):
     args = {k: fixture["model_args"][k] for k in ("widen_factor", "layers")}
     assert convert_weights(src, "i3d_r50", model_args=args).model_args["stem_pool"] == "1x3x3"
     assert "stem_pool" not in convert_weights(src, "i3d_r50_8x8", model_args=args).model_args
+
+
+def test_a_checkpoint_cannot_ask_for_a_network_its_tensors_do_not_fill(tmp_path):
+    """Model arguments read from a file (here a widen factor of 1000: terabytes) are checked against the
+    file's tensors on the meta device before anything is allocated."""
+    from vr.models import CheckpointError, convert_weights, model_checkpoint, model_from_checkpoint
+
+    ckpt = model_checkpoint(create_model("r3d10", 3, widen_factor=0.125))
+    ckpt["model_args"]["widen_factor"] = 1000.0
+    path = tmp_path / "hostile.pt"
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError, match="does not fit"):
+        model_from_checkpoint(path)
+    with pytest.raises(CheckpointError, match="does not fit"):
+        convert_weights(path, "r3d10")

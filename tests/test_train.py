@@ -271,6 +271,11 @@ def test_pretrain_builds_the_network_its_checkpoint_needs(data, tmp_path):
     assert tuned.model_args["widen_factor"] == 0.25
     saved = load_checkpoint(first / "last.pth")["state_dict"]
     assert torch.equal(tuned.state_dict()["conv1.weight"], saved["conv1.weight"])
+    hostile = load_checkpoint(first / "last.pth")
+    hostile["model_args"]["widen_factor"] = 1000.0  # terabytes: refused before anything is allocated
+    torch.save(hostile, tmp_path / "hostile.pth")
+    with pytest.raises(TrainError, match="does not fit"):
+        build_model(config(data, tmp_path / "ft", model_args={}, pretrain=str(tmp_path / "hostile.pth")), 3)
 
 
 def test_cli_errors_are_one_line(data, tmp_path):

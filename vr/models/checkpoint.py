@@ -9,7 +9,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from vr.models.convert import classifier, convert_state_dict, detect_source, first_conv, load_pretrained
+from vr.models.convert import (
+    classifier,
+    convert_state_dict,
+    detect_source,
+    first_conv,
+    fitted_state,
+    load_pretrained,
+)
 from vr.models.files import CheckpointError, load_checkpoint
 from vr.models.importers import implied_model_args
 from vr.models.registry import create_model, model_info
@@ -44,8 +51,26 @@ def model_from_checkpoint(checkpoint: str | Path | Mapping[str, Any], weights_on
         args["num_classes"] = len(ckpt["labels"])
     if "in_channels" not in args and ckpt.get("modality") in _MODALITY.values():
         args["in_channels"] = {name: n for n, name in _MODALITY.items()}[ckpt["modality"]]
-    model = create_model(ckpt["arch"], **args)
-    return load_pretrained(model, ckpt, source="vr", in_channels_from_rgb=False)
+    state = convert_state_dict(ckpt, "vr")
+    model = build_fitting(ckpt["arch"], state, in_channels_from_rgb=False, **args)
+    return load_pretrained(model, state, source="vr", in_channels_from_rgb=False)
+
+
+def build_fitting(
+    name: str,
+    state: Mapping[str, torch.Tensor],
+    *,
+    n_pretrain_classes: int | None = None,
+    in_channels_from_rgb: bool = True,
+    **model_args: Any,
+) -> nn.Module:
+    """``create_model(name, **model_args)`` once the same model on the meta device has been found to fit
+    ``state`` (as :func:`load_pretrained` will load it): model arguments read from a file (a ``vr``
+    checkpoint's, those a public network implies) never allocate a network its tensors do not fill."""
+    with torch.device("meta"):
+        probe = create_model(name, **model_args)
+    fitted_state(probe, state, n_pretrain_classes, in_channels_from_rgb)
+    return create_model(name, **model_args)
 
 
 def read_pretrained(
@@ -94,10 +119,13 @@ def convert_weights(
             f"is it a {model_name} checkpoint?"
         )
     n_ckpt = int(head.shape[0])
-    model = create_model(
+    n_pretrain = n_ckpt if num_classes else None
+    model = build_fitting(
         model_name,
+        state,
+        n_pretrain_classes=n_pretrain,
         num_classes=num_classes or n_ckpt,
         in_channels=in_channels or int(conv.shape[1]),
         **kwargs,
     )
-    return load_pretrained(model, state, "vr", n_pretrain_classes=n_ckpt if num_classes else None)
+    return load_pretrained(model, state, "vr", n_pretrain_classes=n_pretrain)

@@ -217,6 +217,47 @@ def adapt_first_conv(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
 _MODALITY_NAMES = {3: "RGB", 2: "Flow"}
 
 
+def fitted_state(
+    model: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    n_pretrain_classes: int | None = None,
+    in_channels_from_rgb: bool = True,
+) -> dict[str, torch.Tensor]:
+    """``state`` (``vr`` key names) with the adaptations :func:`load_pretrained` makes (an RGB first conv
+    averaged for another channel count), checked to fit ``model`` (the head at ``n_pretrain_classes``
+    rows where given); :class:`CheckpointError` otherwise. It reads only the model's shapes, so it checks
+    a model on the meta device as well: before one is allocated (see ``vr.models.checkpoint``)."""
+    state = dict(state)
+    head_name, head = classifier(model)
+    for conv_name, conv in input_convs(model):
+        conv_key = f"{conv_name}.weight"
+        weight = state.get(conv_key)
+        if weight is None or weight.dim() != 5 or weight.shape[1] == conv.in_channels:
+            continue
+        if not in_channels_from_rgb:
+            raise CheckpointError(
+                f"{conv_key}: checkpoint has {weight.shape[1]} input channels, model "
+                f"{conv.in_channels}: a {_MODALITY_NAMES.get(int(weight.shape[1]), 'other')} "
+                f"checkpoint for a {_MODALITY_NAMES.get(conv.in_channels, 'other')} model (RGB weights for "
+                "a Flow model: in_channels_from_rgb=True, `vr train --rgb-to-flow`)"
+            )
+        state[conv_key] = adapt_first_conv(weight, conv.in_channels)
+    overrides = {}
+    if n_pretrain_classes is not None:
+        rows = state.get(f"{head_name}.weight")
+        if rows is not None and rows.shape[0] != n_pretrain_classes:
+            raise CheckpointError(
+                f"{head_name}.weight: checkpoint head has {rows.shape[0]} classes, not n_pretrain_classes="
+                f"{n_pretrain_classes}"
+            )
+        overrides = {
+            f"{head_name}.weight": (n_pretrain_classes, head.in_features),
+            f"{head_name}.bias": (n_pretrain_classes,),
+        }
+    check_fits(model, state, overrides=overrides)
+    return state
+
+
 def load_pretrained(
     model: nn.Module,
     path_or_state: str | Path | Mapping[str, Any],
@@ -244,35 +285,9 @@ def load_pretrained(
         if isinstance(path_or_state, (str, Path))
         else path_or_state
     )
-    state = convert_state_dict(raw, source)
+    state = fitted_state(model, convert_state_dict(raw, source), n_pretrain_classes, in_channels_from_rgb)
     head_name, head = classifier(model)
-    for conv_name, conv in input_convs(model):
-        conv_key = f"{conv_name}.weight"
-        weight = state.get(conv_key)
-        if weight is None or weight.dim() != 5 or weight.shape[1] == conv.in_channels:
-            continue
-        if not in_channels_from_rgb:
-            raise CheckpointError(
-                f"{conv_key}: checkpoint has {weight.shape[1]} input channels, model "
-                f"{conv.in_channels}: a {_MODALITY_NAMES.get(int(weight.shape[1]), 'other')} "
-                f"checkpoint for a {_MODALITY_NAMES.get(conv.in_channels, 'other')} model (RGB weights for "
-                "a Flow model: in_channels_from_rgb=True, `vr train --rgb-to-flow`)"
-            )
-        state[conv_key] = adapt_first_conv(weight, conv.in_channels)
     target_classes = head.out_features if new_num_classes is None else new_num_classes
-    overrides = {}
-    if n_pretrain_classes is not None:
-        rows = state.get(f"{head_name}.weight")
-        if rows is not None and rows.shape[0] != n_pretrain_classes:
-            raise CheckpointError(
-                f"{head_name}.weight: checkpoint head has {rows.shape[0]} classes, not n_pretrain_classes="
-                f"{n_pretrain_classes}"
-            )
-        overrides = {
-            f"{head_name}.weight": (n_pretrain_classes, head.in_features),
-            f"{head_name}.bias": (n_pretrain_classes,),
-        }
-    check_fits(model, state, overrides=overrides)  # before any change to the model
     if n_pretrain_classes is not None:
         setattr(model, head_name, nn.Linear(head.in_features, n_pretrain_classes).to(head.weight.device))
     for key, value in model.state_dict().items():  # older files predate BN's num_batches_tracked

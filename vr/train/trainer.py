@@ -140,6 +140,8 @@ def build_model(config: TrainConfig, num_classes: int) -> torch.nn.Module:
     """The model of ``config``; with ``--pretrain`` built with the options its checkpoint's network needs
     (e.g. MMAction2's CSN batch-norm epsilon; the user's ``--model-arg`` wins) and loaded strictly."""
     from vr.models import ClipSizeError, check_clip, create_model, load_pretrained, read_pretrained
+    from vr.models.checkpoint import build_fitting
+    from vr.models.files import CheckpointError
 
     state, implied = None, {}
     if config.pretrain:
@@ -152,7 +154,22 @@ def build_model(config: TrainConfig, num_classes: int) -> torch.nn.Module:
         check_clip(
             config.model, (config.clip_len, config.size, config.size), num_classes, config.in_channels, **args
         )
-        model = create_model(config.model, num_classes=num_classes, in_channels=config.in_channels, **args)
+        if state is None:
+            model = create_model(
+                config.model, num_classes=num_classes, in_channels=config.in_channels, **args
+            )
+        else:  # checked against the checkpoint on the meta device first: nothing too large is allocated
+            model = build_fitting(
+                config.model,
+                state,
+                n_pretrain_classes=config.n_pretrain_classes,
+                in_channels_from_rgb=config.pretrain_rgb_to_flow,
+                num_classes=num_classes,
+                in_channels=config.in_channels,
+                **args,
+            )
+    except CheckpointError as e:
+        raise TrainError(f"--pretrain {config.pretrain}: {e}") from None
     except ClipSizeError as e:
         raise TrainError(f"--clip-len {config.clip_len} --size {config.size}: {e}") from None
     except (TypeError, ValueError) as e:
