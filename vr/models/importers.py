@@ -246,7 +246,10 @@ def implied_model_args(
     ``accepted`` (the target model's arguments) only those it takes: the others describe a network the
     user did not choose (MMAction2's I3D stem pool for ``i3d_r50_8x8``); a strict load checks the rest."""
     args = _mmaction2_args(state) if source == "mmaction2" else {}
-    return args if accepted is None else {k: v for k, v in args.items() if k in set(accepted)}
+    if accepted is None:
+        return args
+    accepted = set(accepted)
+    return {k: v for k, v in args.items() if k in accepted}
 
 
 def _mmaction2_args(state: Mapping[str, torch.Tensor]) -> dict[str, object]:

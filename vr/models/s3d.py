@@ -23,7 +23,7 @@ from vr.models.registry import register_model
 
 BN_EPS = 1e-3
 
-# name: (b0_out, b1_mid, b1_out, b2_mid, b2_out, b3_out), in order; a pool precedes mixed_4b and mixed_5b.
+# name: (b0_out, b1_mid, b1_out, b2_mid, b2_out, b3_out), in order.
 INCEPTION_WIDTHS: dict[str, tuple[int, int, int, int, int, int]] = {
     "mixed_3b": (64, 96, 128, 16, 32, 32),
     "mixed_3c": (128, 128, 192, 32, 96, 64),
@@ -34,6 +34,11 @@ INCEPTION_WIDTHS: dict[str, tuple[int, int, int, int, int, int]] = {
     "mixed_4f": (256, 160, 320, 32, 128, 128),
     "mixed_5b": (256, 160, 320, 32, 128, 128),
     "mixed_5c": (384, 192, 384, 48, 128, 128),
+}
+# the max pools between the Inception groups: before the block named, (its name, the pool)
+POOLS_BEFORE = {
+    "mixed_4b": ("pool3", lambda: nn.MaxPool3d(3, stride=2, padding=1)),
+    "mixed_5b": ("pool4", lambda: nn.MaxPool3d(2, stride=2)),
 }
 HEAD_WINDOW = (2, 7, 7)
 
@@ -96,12 +101,12 @@ class S3D(nn.Module):
         self.conv3 = SepConv(w(64), w(192), 3)
         self.pool2 = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
         cin = w(192)
-        self.mixed = []
+        self.mixed: list[str] = []  # the Inception blocks and the pools between them, in order
         for name, widths in INCEPTION_WIDTHS.items():
-            if name == "mixed_4b":
-                self.pool3 = nn.MaxPool3d(3, stride=2, padding=1)
-            elif name == "mixed_5b":
-                self.pool4 = nn.MaxPool3d(2, stride=2)
+            if name in POOLS_BEFORE:
+                pool_name, pool = POOLS_BEFORE[name]
+                self.add_module(pool_name, pool())
+                self.mixed.append(pool_name)
             block = SepInception(cin, *map(w, widths))
             self.add_module(name, block)
             self.mixed.append(name)
@@ -113,10 +118,6 @@ class S3D(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool2(self.conv3(self.conv2(self.pool1(self.stem(x)))))
         for name in self.mixed:
-            if name == "mixed_4b":
-                x = self.pool3(x)
-            elif name == "mixed_5b":
-                x = self.pool4(x)
             x = getattr(self, name)(x)
         return x
 
