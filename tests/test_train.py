@@ -276,6 +276,8 @@ def test_pretrain_builds_the_network_its_checkpoint_needs(data, tmp_path):
     torch.save(hostile, tmp_path / "hostile.pth")
     with pytest.raises(TrainError, match="does not fit"):
         build_model(config(data, tmp_path / "ft", model_args={}, pretrain=str(tmp_path / "hostile.pth")), 3)
+    with pytest.raises(TrainError, match="cannot build model 'r3d9': unknown model"):
+        build_model(config(data, tmp_path / "ft", model="r3d9", pretrain=str(first / "last.pth")), 3)
 
 
 def test_cli_errors_are_one_line(data, tmp_path):

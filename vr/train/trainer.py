@@ -139,10 +139,21 @@ def _partial_state(partial: EpochStats) -> dict:
 def build_model(config: TrainConfig, num_classes: int) -> torch.nn.Module:
     """The model of ``config``; with ``--pretrain`` built with the options its checkpoint's network needs
     (e.g. MMAction2's CSN batch-norm epsilon; the user's ``--model-arg`` wins) and loaded strictly."""
-    from vr.models import ClipSizeError, check_clip, create_model, load_pretrained, read_pretrained
+    from vr.models import (
+        ClipSizeError,
+        check_clip,
+        create_model,
+        load_pretrained,
+        model_info,
+        read_pretrained,
+    )
     from vr.models.checkpoint import build_fitting
     from vr.models.files import CheckpointError
 
+    try:
+        model_info(config.model)  # an unknown name is the model's fault, not the --pretrain file's
+    except ValueError as e:
+        raise TrainError(f"cannot build model {config.model!r}: {e}") from None
     state, implied = None, {}
     if config.pretrain:
         try:
