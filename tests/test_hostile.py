@@ -536,3 +536,96 @@ def test_option_rules_hold_for_python_callers_too(motion, tmp_path):
     args = ["--frames", str(motion["frames"]), "--out", str(tmp_path / "s"), "--size", "16"]
     out = run("shard", str(motion["manifest"]), *args, code=2)
     assert "--from-video only" in out and not (tmp_path / "s").exists()
+
+
+# ---- a shard server serves its shards and nothing else ------------------------------------------------
+
+
+def _get(url: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    import http.client
+    import urllib.parse
+
+    where = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=10)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_a_shard_server_serves_only_what_its_index_names(tmp_path, sentinel, caplog):
+    import logging
+
+    from vr.shards.serve import serving
+
+    folder = make_shards(tmp_path / "shards", [(f"v{i}", i % 2, 4) for i in range(6)])
+    (folder / "notes.txt").write_text("not a shard")
+    (folder / "sub").mkdir()
+    (folder / "link").symlink_to(sentinel)
+    os.link(sentinel, folder / "hard")
+    index = json.loads((folder / "index.json").read_text())
+    listed = [s["name"] for s in index["shards"]]
+    # a listed shard replaced by a link to a file outside, a listed member index by a hard link
+    (folder / listed[1]).unlink()
+    (folder / listed[1]).symlink_to(sentinel)
+    index["shards"][2]["members"] = "hard-members.idx.json"
+    os.link(sentinel, folder / "hard-members.idx.json")
+    (folder / "index.json").write_text(json.dumps(index))
+    shard0 = (folder / listed[0]).read_bytes()
+    with caplog.at_level(logging.INFO, logger="vr.serve"), serving(folder, max_range=1000) as server:
+        assert _get(server.url, "/index.json") == (200, (folder / "index.json").read_bytes())
+        assert _get(server.url, f"/{listed[0]}", {"Range": "bytes=10-19"}) == (206, shard0[10:20])
+        for path in [
+            "/link",
+            "/hard",
+            "/notes.txt",
+            "/sub",
+            "/sub/",
+            "/",
+            f"/{listed[1]}",
+            "/hard-members.idx.json",
+            "/../sentinel.txt",
+            "/%2e%2e/sentinel.txt",
+            "/..%2fsentinel.txt",
+            "/" + str(sentinel),
+            "//" + str(sentinel),
+            "/.vr_shard.lock",
+        ]:
+            status, body = _get(server.url, path)
+            assert status == 404, path
+            assert b"keep me" not in body, path
+        # one range per request, and a bounded one
+        assert _get(server.url, f"/{listed[0]}", {"Range": "bytes=0-1,5-6"})[0] == 416
+        assert _get(server.url, f"/{listed[0]}", {"Range": "bytes=0-5000"})[0] == 416
+        assert _get(server.url, f"/{listed[0]}", {"Range": "bytes=0-999"}) == (206, shard0[:1000])
+        # a name the index adds later is served once index.json changes
+        extra = folder / "later.tar"
+        extra.write_bytes(b"x" * 10)
+        assert _get(server.url, "/later.tar")[0] == 404
+        index["shards"].append({"name": "later.tar", "n_samples": 0, "bytes": 10, "sha256": "0" * 64})
+        (folder / "index.json").write_text(json.dumps(index))
+        assert _get(server.url, "/later.tar") == (200, b"x" * 10)
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "vr.serve")
+    assert f"GET /{listed[0]} HTTP/1.1" in logged and "/link" in logged and " 404 " in logged
+    assert untouched(sentinel)
+
+
+def test_a_shard_server_bounds_its_connections(tmp_path):
+    import socket
+
+    from vr.shards.serve import serving
+
+    folder = make_shards(tmp_path / "shards", [("v0", 0, 4), ("v1", 1, 4)])
+    with serving(folder, max_connections=2, timeout=2.0) as server:
+        port = server.server_address[1]
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+        time.sleep(0.3)  # both accepted and waiting for a request line
+        assert _get(server.url, "/index.json")[0] == 503
+        held[0].close()
+        time.sleep(0.3)
+        assert _get(server.url, "/index.json")[0] == 200
+        time.sleep(2.5)  # the other one idled past the timeout and gave its slot back
+        assert [_get(server.url, "/index.json")[0] for _ in range(3)] == [200] * 3
+        held[1].close()

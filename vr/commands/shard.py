@@ -178,12 +178,27 @@ def reindex(folder: str, force: bool, quiet: bool) -> None:
 @click.argument("folder", type=_DIR)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
-def serve(folder: str, host: str, port: int) -> None:
-    """Serve FOLDER over HTTP with Range requests, for `vr train --data http://HOST:PORT/` elsewhere."""
+@click.option(
+    "--max-connections",
+    type=click.IntRange(1, 10_000),
+    default=64,
+    show_default=True,
+    help="Clients served at once; more are answered 503.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Do not log each request.")
+def serve(folder: str, host: str, port: int, max_connections: int, quiet: bool) -> None:
+    """Serve FOLDER's shards over HTTP with Range requests, for `vr train --data http://HOST:PORT/`.
+
+    Only index.json and the shards and member indexes it names are served (regular files inside
+    FOLDER, never a link); everything else is 404. Each request is logged to stderr.
+    """
+    import logging
+
     from vr.shards.serve import make_server
 
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
     try:
-        server = make_server(folder, host, port)
+        server = make_server(folder, host, port, max_connections=max_connections)
     except OSError as e:
         raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     click.echo(f"serving {folder} at http://{host}:{server.server_address[1]}/ (Ctrl-C stops)")
