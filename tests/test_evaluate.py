@@ -13,12 +13,13 @@ from click.testing import CliRunner
 
 from vr import layout
 from vr.cli import cli
-from vr.evaluation.evaluate import EvalError, evaluate, load_model_from_checkpoint
+from vr.evaluation.evaluate import EvalError, evaluate
 from vr.evaluation.metrics import confusion_image
 from vr.evaluation.results import read_results
 from vr.manifests.resnets3d import write_seed_json
 from vr.manifests.schema import Manifest, VideoRecord
-from vr.models import create_model, save_checkpoint
+from vr.models import CheckpointError, create_model, save_checkpoint
+from vr.models.checkpoint import load_model
 from vr.pipelines.loader import build_loader
 
 LABELS = [f"class{c}" for c in range(7)]
@@ -98,7 +99,7 @@ def test_video_mode_averages_every_view(rgb_ckpt, data, tmp_path):
     report = run_eval(rgb_ckpt, data, mode="video", n_clips=3, n_crops=3, output=tmp_path / "p.json")
     assert report.n_videos == N_VIDEOS and report.n_views == N_VIDEOS * 9
     # independent check: the loader's 9 views per video through the model, averaged here
-    model, _ = load_model_from_checkpoint(rgb_ckpt)
+    model, _ = load_model(rgb_ckpt)
     loader = build_loader(
         data["manifest"], "rgb", mode="eval", clip_len=CLIP[0], frame_stride=1, size=CLIP[1], batch_size=9,
         backend="torch", num_workers=0, n_clips=3, n_crops=3, frames_root=data["frames"], subset="val",
@@ -263,11 +264,11 @@ def test_checkpoint_and_data_must_match(data, tmp_path):
     bad = torch.load(flow, weights_only=True)
     bad["model_args"]["in_channels"] = 3
     torch.save(bad, tmp_path / "bad.pth")
-    with pytest.raises(EvalError, match="needs 2 input channels, its model has 3"):
+    with pytest.raises(CheckpointError, match="needs 2 input channels, its model has 3"):
         run_eval(tmp_path / "bad.pth", data)
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(EvalError, match="not a checkpoint"):
-        load_model_from_checkpoint(tmp_path / "junk.pth")
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        load_model(tmp_path / "junk.pth")
 
 
 def test_cli_eval_errors_are_one_line(rgb_ckpt, data, tmp_path):

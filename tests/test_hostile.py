@@ -629,3 +629,161 @@ def test_a_shard_server_bounds_its_connections(tmp_path):
         time.sleep(2.5)  # the other one idled past the timeout and gave its slot back
         assert [_get(server.url, "/index.json")[0] for _ in range(3)] == [200] * 3
         held[1].close()
+
+
+# ---- credentials never reach a file or the output -----------------------------------------------------
+
+TOKEN, API_KEY, PASSWORD = "tok-7f3a9c41e2", "apikey-93b1d0", "pw-5e1d2b77"
+
+
+def test_credentials_reach_no_file_and_no_output(tmp_path):
+    import base64
+
+    from vr.shards.serve import serving
+    from vr.train.config import TrainConfig
+
+    shards = make_shards(tmp_path / "shards", [(f"v{i}", i % 2, 6) for i in range(8)], per_shard=4)
+    work = tmp_path / "work"
+    work.mkdir()
+    headers = json.dumps({"Authorization": f"Bearer {TOKEN}", "X-Api-Key": API_KEY})
+    secret = ["--storage-option", f"headers={headers}", "--storage-option", "retries=2"]
+    secrets = [TOKEN, API_KEY, PASSWORD, base64.b64encode(f"alice:{PASSWORD}".encode()).decode()]
+    with serving(shards) as server:
+        url = server.url.replace("http://", f"http://alice:{PASSWORD}@")
+        run_dir = work / "run"
+        args = ["--model", "r3d10", "--model-arg", "widen_factor=0.125", "--clip-len", "4", "--size", "16"]
+        args += ["--batch-size", "2", "--epochs", "1", "--workers", "0", "--checkpoint-steps", "1"]
+        out = run("train", "--data", url, "--val-data", url, "--out", run_dir, *args, *secret)
+        out += run(
+            "eval",
+            run_dir / "best.pth",
+            "--data",
+            url,
+            "--output",
+            work / "eval" / "p.json",
+            "--workers",
+            0,
+            "--n-clips",
+            1,
+            "--n-crops",
+            1,
+            *secret,
+        )
+        out += run(
+            "bench",
+            "loader",
+            url,
+            "--clip-len",
+            4,
+            "--size",
+            16,
+            "--batch-size",
+            2,
+            "--workers",
+            0,
+            "--batches",
+            2,
+            "--json",
+            work / "bench.json",
+            *secret,
+        )
+        out += run("shard", "verify", url, "--quick", "--quiet", *secret)
+        # a credential in a value of the wrong type: the option is named, the value redacted
+        bad = json.dumps({"Authorization": [f"Bearer {TOKEN}"]})
+        out += run(
+            "train", "--data", url, "--out", work / "bad", *args, "--storage-option", f"headers={bad}", code=2
+        )
+        assert "headers" in out
+        # a resumed run takes the credentials again from the command line, never from the file
+        saved = TrainConfig.read(run_dir / "config.json")
+        assert "headers" not in saved["storage_options"] and saved["storage_options"]["retries"] == 2
+        out += run("train", "--data", url, "--out", run_dir, *args, "--epochs", "2", "--resume", *secret)
+    written = [p for p in work.rglob("*") if p.is_file()]
+    assert {"config.json", "last.pth", "best.pth", "train.log", "p.json", "bench.json"} <= {
+        p.name for p in written
+    }
+    for path in written:
+        data = path.read_bytes()
+        for s in secrets:
+            assert s.encode() not in data, f"{s} in {path}"
+    for s in secrets:
+        assert s not in out
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["storage_options"]["headers"] == {"Authorization": "<redacted>", "X-Api-Key": "<redacted>"}
+    assert config["data"].startswith("http://alice:<redacted>@127.0.0.1:")
+
+
+def test_redaction_by_name_and_by_value():
+    from vr.redact import redact, redact_text, remember
+
+    remember({"client_kwargs": {"aws_secret_access_key": "wJalrXUtnFEMIK7MDENG"}})
+    value = {
+        "storage_options": {
+            "key": "AKIAIOSFODNN7EXAMPLE",
+            "client_kwargs": {"aws_session_token": "FQoGZXIvYXdzE", "region_name": "eu-west-1"},
+            "headers": {"Cookie": "sid=abc123", "Accept": "application/json"},
+            "token": 12345,  # not a string: a number under a secret name is still not written
+        },
+        "notes": [
+            "signed https://h/x.tar?X-Amz-Signature=deadbeef&part=1",
+            "wJalrXUtnFEMIK7MDENG in a message",
+        ],
+        "state": (1, 2.5, None, True),
+    }
+    clean = redact(value)
+    opts = clean["storage_options"]
+    assert (
+        opts["key"] == opts["client_kwargs"]["aws_session_token"] == opts["headers"]["Cookie"] == "<redacted>"
+    )
+    assert (
+        opts["client_kwargs"]["region_name"] == "eu-west-1"
+        and opts["headers"]["Accept"] == "application/json"
+    )
+    assert clean["notes"] == [
+        "signed https://h/x.tar?X-Amz-Signature=<redacted>&part=1",
+        "<redacted> in a message",
+    ]
+    assert clean["state"] == (1, 2.5, None, True)
+    assert redact_text("Basic augmentation, 3 crops") == "Basic augmentation, 3 crops"
+    assert redact_text("s3://AKIAIOSFODNN7EXAMPLE:x@b/") == "s3://<redacted>:<redacted>@b/"
+
+
+# ---- a checkpoint cannot ask for a network its tensors do not fill ------------------------------------
+
+
+def _peak_rss_mb(args: list[str]) -> tuple[int, float, str]:
+    """Run ``python -m vr ARGS``; its exit status, its own peak resident memory (MB) and its output."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vr", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_maxrss / 1024, out
+
+
+@pytest.mark.parametrize("command", ["eval", "infer", "export"])
+def test_a_checkpoint_asking_for_a_huge_network_is_refused_quickly(tmp_path, command):
+    import torch
+
+    from vr.models import create_model, model_checkpoint
+
+    ckpt = model_checkpoint(create_model("r3d10", 2, widen_factor=0.125), labels=["a", "b"])
+    ckpt["model_args"]["widen_factor"] = 1000.0  # terabytes, were it built
+    hostile = tmp_path / "hostile.pth"
+    torch.save(ckpt, hostile)
+    shards = make_shards(tmp_path / "shards", [("v0", 0, 4), ("v1", 1, 4)])
+    video = encode(tmp_path / "clip.avi", [bar_frame(k) for k in range(8)])
+    target = {"eval": ["--data", str(shards)], "infer": [str(video)], "export": []}[command]
+    argv = (
+        [command, str(hostile), *target]
+        if command != "export"
+        else ["export", "onnx", str(hostile), str(tmp_path / "m.onnx")]
+    )
+    started = time.perf_counter()
+    out = run(*argv, code=1)
+    assert time.perf_counter() - started < 5
+    assert "does not fit" in out and "hostile.pth" in out
+    code, peak_mb, out = _peak_rss_mb(argv)
+    assert code == 1 and "does not fit" in out and "Traceback" not in out
+    assert peak_mb < 1024, f"vr {command} peaked at {peak_mb:.0f} MB"

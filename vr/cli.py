@@ -6,7 +6,8 @@ so nothing here needs testing twice.
 
 Every command runs inside one error boundary (:class:`VrGroup`): a :class:`~vr.errors.VrError` (bad
 input: a manifest, index, checkpoint or value that does not fit) or an ``OSError`` (a full disk, a
-read-only or missing folder) becomes one line naming the file and the cause, with exit status 1; a run
+read-only or missing folder) becomes one line naming the file and the cause, with exit status 1 (any
+credential in it redacted: :mod:`vr.redact`); a run
 stopped by a signal (:class:`~vr.errors.Interrupted`) says what resumes it and exits with 128 + signal.
 ``vr --debug ...`` or ``VR_DEBUG=1`` shows the traceback instead.
 """
@@ -21,6 +22,8 @@ import click
 
 from vr import __version__
 from vr.errors import Interrupted, VrError
+from vr.redact import install as install_redaction
+from vr.redact import redact_text
 
 
 def error_line(error: BaseException) -> str | None:
@@ -56,16 +59,19 @@ class VrGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
+        except (click.exceptions.Exit, click.Abort):
             raise
         except Interrupted as e:  # what resumes the run is saved: say so, exit as the signal would
-            click.echo(str(e), err=True)
+            click.echo(redact_text(str(e)), err=True)
             ctx.exit(128 + e.signum)
+        except click.ClickException as e:
+            e.message = redact_text(e.message)
+            raise
         except Exception as e:
             line = error_line(e)
             if line is None or (ctx.obj or {}).get("debug") or os.environ.get("VR_DEBUG") == "1":
                 raise
-            raise click.ClickException(line) from None
+            raise click.ClickException(redact_text(line)) from None
 
 
 @click.group(cls=VrGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -74,6 +80,7 @@ class VrGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """vr: raw AVI/MP4 videos to trained, evaluated RGB, Flow and two-stream 3D CNNs."""
+    install_redaction()  # no log line or output of any command holds a credential (vr.redact)
     ctx.obj = {"debug": debug}
 
 

@@ -19,6 +19,7 @@ import fcntl
 import functools
 import hashlib
 import http.client
+import math
 import os
 import re
 import threading
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from vr.errors import VrError
+from vr.redact import redact_text, remember
 from vr.safepath import plain_name
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -371,6 +373,7 @@ class HttpStore(RemoteStore):
                 parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else ""))
             )
             self.location = self.url + "/"
+        remember({"headers": self.headers})
         self.timeout = timeout
         self._connections: dict[tuple[int, str, str], Any] = {}
         self._pid = os.getpid()
@@ -497,6 +500,36 @@ def _default_options(protocol: str | tuple, options: dict[str, Any]) -> dict[str
     return out
 
 
+def check_storage_options(options: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``options`` once the ones ``vr`` reads itself have the right type and range
+    (``retries`` an integer >= 0, ``backoff`` and ``timeout`` numbers, ``headers`` names to strings);
+    the rest go to ``fsspec`` as they are."""
+    if not isinstance(options, dict):
+        raise StorageError(f"storage options must be KEY=VALUE pairs, not {type(options).__name__}")
+
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    rules = {
+        "retries": (
+            lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 100,
+            "an integer 0..100",
+        ),
+        "backoff": (lambda v: number(v) and 0 <= v <= 3600, "a number of seconds 0..3600"),
+        "timeout": (lambda v: number(v) and 0 < v <= 86400, "a number of seconds > 0"),
+        "headers": (
+            lambda v: (
+                isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items())
+            ),
+            'a JSON object of header names to strings, e.g. headers=\'{"Authorization": "Bearer ..."}\'',
+        ),
+    }
+    for key, (ok, what) in rules.items():
+        if key in options and not ok(options[key]):
+            raise StorageError(f"storage option {key}: must be {what}, got {redact_text(repr(options[key]))}")
+    return dict(options)
+
+
 def open_store(
     location: str | os.PathLike,
     storage_options: dict[str, Any] | None = None,
@@ -515,7 +548,9 @@ def open_store(
         text = text[len("file://") :]
     if not is_url(text):
         return LocalStore(text)
-    options = dict(storage_options or {})
+    remember(storage_options)  # the credentials among them never reach a file or the output (vr.redact)
+    remember(text)
+    options = check_storage_options(storage_options or {})
     ours = {k: options.pop(k) for k in ("retries", "backoff") if k in options}
     if text.split("://", 1)[0].lower() in ("http", "https") and set(options) <= {"headers", "timeout"}:
         return HttpStore(text, cache_dir=cache_dir, **ours, **options)

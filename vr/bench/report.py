@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import asdict, is_dataclass
-from pathlib import Path
 from typing import Any
+
+from vr.writing import write_json as _write_json
 
 
 def human_bytes(n: int | None) -> str:
@@ -43,8 +42,4 @@ def record(command: str, machine: dict[str, Any], **parts: Any) -> dict[str, Any
 
 def write_json(data: dict[str, Any], path: str) -> None:
     """Write ``data`` to ``path`` (``-``: standard output)."""
-    text = json.dumps(data, indent=1, default=str) + "\n"
-    if path == "-":
-        sys.stdout.write(text)
-    else:
-        Path(path).write_text(text)
+    _write_json(path, data)

@@ -77,8 +77,17 @@ def storage_options_option(
     ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
 ) -> dict[str, Any]:
     """``--storage-option KEY=VALUE`` (repeatable): options of the remote filesystem (``fsspec``), VALUE as
-    JSON when it parses (``anon=true``), else a string (``endpoint_url=http://127.0.0.1:9000``)."""
-    return _key_values(ctx, param, values, lists=False)
+    JSON when it parses (``anon=true``), else a string (``endpoint_url=http://127.0.0.1:9000``); the
+    credentials among them are remembered so that no file or output line holds them (``vr.redact``)."""
+    from vr.redact import remember
+    from vr.storage import StorageError, check_storage_options
+
+    options = _key_values(ctx, param, values, lists=False)
+    remember(options)
+    try:
+        return check_storage_options(options)
+    except StorageError as e:
+        raise click.BadParameter(str(e), ctx, param) from None
 
 
 def remote_options(func):

@@ -8,7 +8,6 @@ with the inputs (checkpoint, modality, label set, unreadable data) is checked be
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -17,60 +16,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from vr.evaluation.metrics import accuracy, confusion_matrix, per_class_accuracy, write_confusion_png
 from vr.evaluation.results import EvalError, Results
-from vr.modality import MODALITIES
+from vr.models.checkpoint import load_model
+from vr.writing import write_json
 
 log = logging.getLogger("vr.eval")
 
 MODES = ("clip", "video")
 PRECISIONS = ("fp32", "bf16", "fp16")
-_REQUIRED = ("arch", "state_dict", "labels", "modality")
-
-
-def load_model_from_checkpoint(path: str | os.PathLike, trusted: bool = False) -> tuple[nn.Module, dict]:
-    """Rebuild the model of a ``vr train`` checkpoint (``create_model(arch, **model_args)``, strict load).
-
-    Returns ``(model in eval mode, checkpoint dict)``; raises :class:`EvalError` with the reason.
-    """
-    from vr.models import CheckpointError, create_model, load_checkpoint
-
-    try:
-        ckpt = load_checkpoint(path, weights_only=not trusted)
-    except CheckpointError as e:
-        raise EvalError(str(e)) from None
-    if not isinstance(ckpt, dict) or any(k not in ckpt for k in _REQUIRED):
-        have = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise EvalError(f"{path}: not a vr train checkpoint (needs {', '.join(_REQUIRED)}; has {have})")
-    if ckpt["labels"] is None:  # vr convert-weights of public weights: classes by index
-        n = (ckpt.get("model_args") or {}).get("num_classes")
-        if not isinstance(n, int) or n < 1:
-            raise EvalError(f"{path}: has neither labels nor a number of classes")
-        ckpt = {**ckpt, "labels": [str(i) for i in range(n)], "unnamed_labels": True}
-    modality = ckpt["modality"]
-    if modality not in MODALITIES:
-        raise EvalError(f"{path}: unknown modality {modality!r} (rgb or flow)")
-    channels = MODALITIES[modality].channels
-    args = {
-        "num_classes": len(ckpt["labels"]),
-        "in_channels": channels,
-        **ckpt.get("model_args", {}),
-    }
-    if args["in_channels"] != channels:
-        raise EvalError(
-            f"{path}: a {modality} checkpoint needs {channels} input channels, "
-            f"its model has {args['in_channels']}"
-        )
-    if args["num_classes"] != len(ckpt["labels"]):
-        raise EvalError(f"{path}: {args['num_classes']} outputs but {len(ckpt['labels'])} labels")
-    try:
-        model = create_model(ckpt["arch"], **args)
-        model.load_state_dict(ckpt["state_dict"], strict=True)
-    except (ValueError, TypeError, RuntimeError) as e:
-        raise EvalError(f"{path}: cannot rebuild {ckpt['arch']!r}: {str(e).splitlines()[0]}") from None
-    return model.eval(), ckpt
 
 
 def check_labels(
@@ -213,7 +168,7 @@ def evaluate(
         raise EvalError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if mode == "clip":
         n_clips, n_crops = 1, 1
-    model, ckpt = load_model_from_checkpoint(checkpoint, trusted)
+    model, ckpt = load_model(checkpoint, trusted=trusted)
     ckpt_modality = ckpt["modality"]
     if modality is not None and modality != ckpt_modality:
         raise EvalError(f"{checkpoint}: a {ckpt_modality} model, but --modality {modality} was asked for")
@@ -295,7 +250,7 @@ def write_outputs(report: EvalReport, output: Path, topk: int | None = None) -> 
     try:
         report.results.write(output, topk)
         write_confusion_png(png, report.confusion, report.results.labels)
-        metrics.write_text(json.dumps(report.summary(), indent=1) + "\n", encoding="utf-8")
+        write_json(metrics, report.summary())
     except OSError as e:
         raise EvalError(f"cannot write the evaluation files: {e}") from None
     return {"predictions": str(output), "confusion": str(png), "metrics": str(metrics)}

@@ -21,11 +21,12 @@ import cv2
 import numpy as np
 import torch
 
-from vr.evaluation.evaluate import PRECISIONS, clip_settings, load_model_from_checkpoint
+from vr.evaluation.evaluate import PRECISIONS, clip_settings
 from vr.evaluation.results import EvalError, Results
 from vr.layout import VIDEO_EXTENSIONS
 from vr.modality import mean_std
 from vr.modality import modality as modality_of
+from vr.models.checkpoint import load_model
 from vr.pipelines.decode import decode_clip
 from vr.pipelines.read import RawClip
 from vr.pipelines.sampling import SamplingConfig, clip_spec
@@ -166,7 +167,7 @@ class Predictor:
 
         if n_crops not in (1, 3) or n_clips < 1 or batch_size < 1 or precision not in PRECISIONS:
             raise EvalError(f"need n_clips, batch_size >= 1, n_crops 1 or 3, precision in {PRECISIONS}")
-        self.model, ckpt = load_model_from_checkpoint(checkpoint, trusted)
+        self.model, ckpt = load_model(checkpoint, trusted=trusted)
         try:
             self.device = resolve_device(device)
         except TrainError as e:

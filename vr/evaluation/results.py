@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vr.errors import VrError
+from vr.writing import write_json
 
 
 class EvalError(VrError, ValueError):
@@ -61,11 +62,7 @@ class Results:
         """Write :meth:`to_json` atomically; returns ``path``."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.to_json(topk), f, ensure_ascii=False)
-        os.replace(tmp, path)
-        return path
+        return write_json(path, self.to_json(topk), indent=None)
 
     def label_array(self) -> np.ndarray:
         """Ground-truth class index of every video, -1 where unknown."""

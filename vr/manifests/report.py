@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from vr.writing import write_json
 
 #: Why a listed video is left out.
 REASONS = {
@@ -65,6 +66,4 @@ class BuildReport:
         }
 
     def write(self, path: str | os.PathLike) -> None:
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.to_json(), f, indent=1, ensure_ascii=False)
-            f.write("\n")
+        write_json(path, self.to_json())

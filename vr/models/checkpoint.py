@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vr.modality import MODALITIES, from_channels
 from vr.models.convert import (
     classifier,
     convert_state_dict,
@@ -21,8 +23,6 @@ from vr.models.files import CheckpointError, load_checkpoint
 from vr.models.importers import implied_model_args
 from vr.models.registry import create_model, model_info
 
-_MODALITY = {3: "rgb", 2: "flow"}  # input channels -> modality name (models import nothing of vr.modality)
-
 
 def model_checkpoint(model: nn.Module, labels: Sequence[str] | None = None) -> dict[str, Any]:
     """The ``vr`` checkpoint dict of a model made by :func:`vr.models.create_model`.
@@ -32,28 +32,86 @@ def model_checkpoint(model: nn.Module, labels: Sequence[str] | None = None) -> d
     if not hasattr(model, "arch") or not hasattr(model, "model_args"):
         raise CheckpointError("model was not made by vr.models.create_model (no arch/model_args)")
     in_channels = model.model_args.get("in_channels", 3)
+    try:
+        name = str(from_channels(in_channels))
+    except ValueError:
+        name = f"{in_channels}ch"
     return {
         "arch": model.arch,
         "model_args": dict(model.model_args),
         "state_dict": model.state_dict(),
         "labels": list(labels) if labels is not None else None,
-        "modality": _MODALITY.get(in_channels, f"{in_channels}ch"),
+        "modality": name,
     }
 
 
-def model_from_checkpoint(checkpoint: str | Path | Mapping[str, Any], weights_only: bool = True) -> nn.Module:
-    """Rebuild a model from a ``vr`` checkpoint (path or dict) and load its weights strictly."""
-    ckpt = load_checkpoint(checkpoint, weights_only) if isinstance(checkpoint, (str, Path)) else checkpoint
-    if not isinstance(ckpt, Mapping) or not {"arch", "model_args", "state_dict"} <= set(ckpt):
-        raise CheckpointError(f"{checkpoint}: not a vr checkpoint (needs arch, model_args, state_dict)")
-    args = dict(ckpt["model_args"])
-    if "num_classes" not in args and ckpt.get("labels"):
-        args["num_classes"] = len(ckpt["labels"])
-    if "in_channels" not in args and ckpt.get("modality") in _MODALITY.values():
-        args["in_channels"] = {name: n for n, name in _MODALITY.items()}[ckpt["modality"]]
+def load_model(
+    checkpoint: str | os.PathLike | Mapping[str, Any], *, trusted: bool = False
+) -> tuple[nn.Module, dict]:
+    """The one way a ``vr`` checkpoint (a path or its dict) becomes a network: every command that
+    turns a file into a model (eval, infer, export, and what builds on them) goes through here.
+
+    The file is read with ``weights_only`` unless ``trusted``; its ``arch``, ``model_args``, labels
+    and modality are checked against each other; the network is built on the meta device and checked
+    against the file's tensors (:func:`build_fitting`) before it is allocated, so a file cannot ask for
+    more memory than its weights hold; the weights load strictly. Returns ``(model in eval mode,
+    checkpoint dict)``; a file without labels (``vr convert-weights`` of public weights) gets class
+    indices as labels and ``unnamed_labels``. Raises :class:`CheckpointError` naming the file.
+    """
+    where = os.fspath(checkpoint) if isinstance(checkpoint, (str, os.PathLike)) else "checkpoint"
+    ckpt = (
+        load_checkpoint(checkpoint, not trusted) if isinstance(checkpoint, (str, os.PathLike)) else checkpoint
+    )
+    if not isinstance(ckpt, Mapping) or not {"arch", "state_dict"} <= set(ckpt):
+        have = sorted(map(str, ckpt)) if isinstance(ckpt, Mapping) else type(ckpt).__name__
+        raise CheckpointError(
+            f"{where}: not a vr checkpoint (needs arch, model_args, state_dict; has {have})"
+        )
+    ckpt = dict(ckpt)
+    args = ckpt.get("model_args") or {}
+    if not isinstance(args, Mapping) or not all(isinstance(k, str) for k in args):
+        raise CheckpointError(f"{where}: model_args is not a mapping of argument names")
+    args = dict(args)
+    labels = ckpt.get("labels")
+    if labels is None:
+        n = args.get("num_classes")
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 1_000_000:
+            raise CheckpointError(f"{where}: has neither labels nor a number of classes")
+        ckpt.update(labels=[str(i) for i in range(n)], unnamed_labels=True)
+    elif not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise CheckpointError(f"{where}: labels must be a non-empty list of names")
+    name = ckpt.get("modality")
+    if name is None:
+        try:
+            name = str(from_channels(args.get("in_channels", 3)))
+        except ValueError as e:
+            raise CheckpointError(f"{where}: {e}") from None
+    if name not in MODALITIES:
+        raise CheckpointError(f"{where}: unknown modality {name!r} ({' or '.join(MODALITIES)})")
+    ckpt["modality"] = name
+    channels = MODALITIES[name].channels
+    args = {"num_classes": len(ckpt["labels"]), "in_channels": channels, **args}
+    if args["in_channels"] != channels:
+        raise CheckpointError(
+            f"{where}: a {name} checkpoint needs {channels} input channels, "
+            f"its model has {args['in_channels']}"
+        )
+    if args["num_classes"] != len(ckpt["labels"]):
+        raise CheckpointError(f"{where}: {args['num_classes']} outputs but {len(ckpt['labels'])} labels")
     state = convert_state_dict(ckpt, "vr")
-    model = build_fitting(ckpt["arch"], state, in_channels_from_rgb=False, **args)
-    return load_pretrained(model, state, source="vr", in_channels_from_rgb=False)
+    try:
+        model = build_fitting(ckpt["arch"], state, in_channels_from_rgb=False, **args)
+        model = load_pretrained(model, state, source="vr", in_channels_from_rgb=False)
+    except CheckpointError as e:
+        raise CheckpointError(f"{where}: {e}" if where not in str(e) else str(e)) from None
+    except (ValueError, TypeError, RuntimeError) as e:
+        raise CheckpointError(f"{where}: cannot rebuild {ckpt['arch']!r}: {str(e).splitlines()[0]}") from None
+    return model.eval(), ckpt
+
+
+def model_from_checkpoint(checkpoint: str | Path | Mapping[str, Any], weights_only: bool = True) -> nn.Module:
+    """The network of a ``vr`` checkpoint (path or dict), weights loaded strictly (:func:`load_model`)."""
+    return load_model(checkpoint, trusted=not weights_only)[0]
 
 
 def build_fitting(

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 
 from vr.errors import VrError
+from vr.redact import redact
+from vr.writing import atomic_write
 
 
 class CheckpointError(VrError, ValueError):
@@ -101,13 +103,13 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+# the parts of a checkpoint that hold tensors and numbers only; every other part (config, data_info,
+# labels, ...) is redacted before it is written
+_STATE_PARTS = frozenset({"state_dict", "optimizer", "scheduler", "scaler", "rng_state"})
+
+
 def save_checkpoint(path: str | os.PathLike, content: Mapping[str, Any]) -> None:
-    """Write ``content`` to ``path`` through a temporary file, so a crash or a full disk never leaves
-    half a checkpoint under the final name."""
-    path = Path(path)
-    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-    try:
-        torch.save(dict(content), tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write ``content`` to ``path`` atomically (a crash or a full disk never leaves half a checkpoint
+    under the final name), every part but the tensors' passed through :func:`vr.redact.redact`."""
+    clean = {k: v if k in _STATE_PARTS else redact(v) for k, v in content.items()}
+    atomic_write(path, lambda f: torch.save(clean, f))

@@ -10,7 +10,6 @@ Backends: ``loky`` (processes), ``threading``, ``dask`` (a ``dask.distributed`` 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import threading
@@ -24,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 from tqdm.auto import tqdm
 
 from vr.threads import single_thread_worker
+from vr.writing import write_json
 
 log = logging.getLogger("vr.preprocess")
 BACKENDS = ("loky", "threading", "dask", "ray")
@@ -227,10 +227,7 @@ def write_report(
         "failures": [{"name": o.name, "source": o.source, "reason": o.reason} for o in failures],
         "notes": list(notes),
     }
-    tmp = path.with_name(f".{REPORT_NAME}.{os.getpid()}")
-    tmp.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_json(path, report)
 
 
 def failure_lines(outcomes: Sequence[Outcome]) -> list[str]:

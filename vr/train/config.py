@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from vr.errors import VrError
 from vr.modality import MODALITIES, modality
+from vr.redact import drop_redacted, redact
+from vr.writing import write_json
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("multistep", "plateau", "cosine", "none")
 PRECISIONS = ("fp32", "bf16", "fp16")
 LOADERS = ("torch", "dali", "dali-video")  # dali-video: DALI's video reader on raw files (NVDEC on a GPU)
-REDACTED = "<redacted>"
-_SECRET = re.compile(r"key|secret|token|password|credential|auth", re.IGNORECASE)
 
 
 class ConfigError(VrError, ValueError):
@@ -115,19 +114,18 @@ class TrainConfig:
     def in_channels(self) -> int:
         return modality(self.modality).channels
 
+    def to_json(self) -> dict[str, Any]:
+        """The config as saved in ``config.json`` and in checkpoints: credentials redacted."""
+        return redact(asdict(self))
+
     def save(self, path: str | os.PathLike) -> None:
-        """Write the config as JSON; secrets among the storage options are not written."""
-        data = asdict(self)
-        data["storage_options"] = {
-            k: REDACTED if _SECRET.search(k) else v for k, v in self.storage_options.items()
-        }
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
+        """Write the config as JSON (atomically), credentials redacted (:mod:`vr.redact`)."""
+        write_json(path, self.to_json(), indent=2, sort_keys=True)
 
     @staticmethod
     def read(path: str | os.PathLike) -> dict[str, Any]:
-        """The fields saved in a run's ``config.json`` (redacted secrets left out), checked by name;
+        """The fields saved in a run's ``config.json`` (redacted credentials left out: they come again
+        from the command line or the environment), checked by name;
         ``TrainConfig(**{**read(path), **overrides})`` reproduces the run."""
         try:
             with open(path, encoding="utf-8") as f:
@@ -140,5 +138,4 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{path}: unknown field(s) {', '.join(unknown)}")
-        options = {k: v for k, v in (data.get("storage_options") or {}).items() if v != REDACTED}
-        return {**data, "storage_options": options}
+        return {**data, "storage_options": drop_redacted(data.get("storage_options") or {})}

@@ -322,7 +322,7 @@ class Run:
             "epoch": epoch,
             "rng_state": rng_state(),
             "best_acc": self.best_acc,
-            "config": asdict(self.config),
+            "config": self.config.to_json(),
             "clip": [self.config.clip_len, self.config.size, self.config.size],
             "data_info": self.data_info,
             "partial": None
