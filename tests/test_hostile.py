@@ -787,3 +787,44 @@ def test_a_checkpoint_asking_for_a_huge_network_is_refused_quickly(tmp_path, com
     code, peak_mb, out = _peak_rss_mb(argv)
     assert code == 1 and "does not fit" in out and "Traceback" not in out
     assert peak_mb < 1024, f"vr {command} peaked at {peak_mb:.0f} MB"
+
+
+# ---- config files: every field checked against its type and range -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("epochs", "many", "field 'epochs' must be an integer, got 'many'"),
+        ("lr", "fast", "field 'lr' must be a finite number"),
+        ("lr", float("inf"), "field 'lr' must be a finite number, got inf"),
+        ("nesterov", "yes", "field 'nesterov' must be true or false"),
+        ("milestones", [10, "twenty"], "field 'milestones' must be a list of integers"),
+        ("storage_options", ["a"], "field 'storage_options' must be a JSON object"),
+        ("val_data", 7, "field 'val_data' must be a string or null"),
+        ("epochs", 0, "epochs, batch size, accumulate must be >= 1"),
+        ("optimizer", "lbfgs", "optimizer must be one of"),
+        ("model_args", {"widen_factor": "wide"}, "widen_factor='wide' is not a number"),
+    ],
+)
+def test_a_config_file_is_checked_field_by_field(motion, tmp_path, field, value, message):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"data": str(motion["manifest"]), "model": "r3d10", field: value}))
+    args = ["train", "--config", config, "--frames", motion["frames"], "--out", tmp_path / "run", "--quiet"]
+    out = run(*args, code=1)
+    assert message in out and str(config) in out, out
+    assert not (tmp_path / "run" / "last.pth").exists()
+
+
+def test_storage_option_values_are_typed(tmp_path):
+    shards = make_shards(tmp_path / "shards", [("v0", 0, 4), ("v1", 1, 4)])
+    for option, message in [
+        ("retries=many", "retries: must be an integer"),
+        ("retries=-1", "retries: must be an integer"),
+        ("backoff=[1]", "backoff: must be a number"),
+        ("timeout=0", "timeout: must be a number"),
+        ('headers=["Authorization"]', "headers: must be a JSON object"),
+    ]:
+        out = run("shard", "verify", "http://127.0.0.1:9/", "--storage-option", option, code=2)
+        assert message in out, out
+    assert shards.is_dir()

@@ -83,6 +83,13 @@ def _check_args(name: str, accepted: dict[str, Any], kwargs: dict[str, Any]) -> 
             raise ModelArgumentError(f"{name}: {key}={shown} is not {kind} (default {default!r})")
 
 
+def check_model_args(name: str, kwargs: dict[str, Any]) -> None:
+    """Raise :class:`UnknownModelError` or :class:`ModelArgumentError` unless model ``name`` takes
+    ``kwargs`` (names it accepts, values of its defaults' kinds), before anything is built or read."""
+    info = _lookup(name)
+    _check_args(name, {**info.args, "num_classes": 1, "in_channels": 3}, kwargs)
+
+
 _REGISTRY: dict[str, ModelInfo] = {}
 
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import math
+import numbers
 import os
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -82,6 +87,10 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
+        for name, hint in _hints().items():
+            problem = _kind_problem(getattr(self, name), hint)
+            if problem:
+                raise ConfigError(f"{name} must be {problem}, got {_shown(getattr(self, name))}")
         checks = [
             (self.modality in MODALITIES, f"modality must be one of {', '.join(MODALITIES)}"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
@@ -138,4 +147,70 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"{path}: unknown field(s) {', '.join(unknown)}")
+        hints = _hints()
+        for name, value in data.items():
+            problem = _kind_problem(value, hints[name])
+            if problem:
+                raise ConfigError(f"{path}: field {name!r} must be {problem}, got {_shown(value)}")
+        try:  # ranges and rules, with the file's values alone
+            TrainConfig(**{"data": "-", "out": "-", **data})
+            if "model_args" in data:
+                from vr.models.registry import check_model_args  # here: `vr train --help` loads no torch
+
+                check_model_args(data.get("model", _default("model")), data["model_args"])
+        except ValueError as e:
+            raise ConfigError(f"{path}: {e}") from None
         return {**data, "storage_options": drop_redacted(data.get("storage_options") or {})}
+
+
+def _default(name: str) -> Any:
+    return next(f.default for f in fields(TrainConfig) if f.name == name)
+
+
+@functools.cache
+def _hints() -> dict[str, Any]:
+    return typing.get_type_hints(TrainConfig)
+
+
+_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _kind_problem(value: Any, hint: Any) -> str | None:
+    """None when ``value`` is of the annotated kind ``hint`` (an int passes for a float, not a bool for
+    an int), else what it should be."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        kinds = [a for a in args if a is not type(None)]
+        problems = [_kind_problem(value, a) for a in kinds]
+        return (
+            None
+            if None in problems
+            else " or ".join(problems) + (" or null" if len(kinds) < len(args) else "")
+        )
+    if hint is Any:
+        return None
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            return "a list"
+        bad = next((p for p in (_kind_problem(v, args[0]) for v in value) if p), None) if args else None
+        return f"a list of {bad.split(' ', 1)[-1]}s" if bad else None
+    if origin is dict:
+        ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+        return None if ok else "a JSON object"
+    if hint is bool:
+        return None if isinstance(value, bool) else _KINDS[bool]
+    if hint is int:
+        return None if isinstance(value, numbers.Integral) and not isinstance(value, bool) else _KINDS[int]
+    if hint is float:
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok else "a finite number"
+    if hint is str:
+        return None if isinstance(value, str) else _KINDS[str]
+    return None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -16,6 +16,7 @@ from vr.errors import Interrupted, VrError
 from vr.locks import output_lock
 from vr.models.checkpoint import model_checkpoint
 from vr.models.files import CheckpointError, load_checkpoint, save_checkpoint
+from vr.models.registry import ModelArgumentError, UnknownModelError, check_model_args
 from vr.pipelines.sources import data_info
 from vr.storage import StorageError
 from vr.threads import available_cpus, set_torch_threads
@@ -214,6 +215,10 @@ class Run:
     def _start(self, config: TrainConfig, resume: bool, progress: bool) -> None:
         self.config, self.progress = config, progress
         self.out = Path(config.out)
+        try:  # a bad model name or argument is said before any data is read
+            check_model_args(config.model, config.model_args)
+        except (UnknownModelError, ModelArgumentError) as e:
+            raise TrainError(f"cannot build model {config.model!r}: {e}") from None
         self.device = resolve_device(config.device)
         self.dist = init_distributed(self.device)
         if self.dist.is_main:  # the run folder has one writer, and holds one run unless resumed
