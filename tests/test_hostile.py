@@ -828,3 +828,94 @@ def test_storage_option_values_are_typed(tmp_path):
         out = run("shard", "verify", "http://127.0.0.1:9/", "--storage-option", option, code=2)
         assert message in out, out
     assert shards.is_dir()
+
+
+# ---- damaged videos: decoded in part, listed as warnings (failures with --strict) ---------------------
+
+
+def _damaged_h264(path: Path) -> Path:
+    """A real H.264 MP4 with two runs of garbage in its frame data: ffmpeg decodes it in part, reporting
+    "Invalid NAL unit size" and "Error splitting the input into NAL units"."""
+    import random
+
+    from vr.preprocess.ffmpeg_bin import ffmpeg_exe
+
+    cmd = [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25"]
+    cmd += ["-frames:v", "100", "-c:v", "libx264", "-g", "10", "-pix_fmt", "yuv420p", str(path)]
+    subprocess.run(cmd, check=True)
+    data = bytearray(path.read_bytes())
+    rng = random.Random(1)
+    for start in (int(len(data) * 0.4), int(len(data) * 0.6)):
+        data[start : start + 3000] = bytes(rng.randrange(256) for _ in range(3000))
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("damaged")
+    videos = root / "videos" / "walk"
+    videos.mkdir(parents=True)
+    bad = _damaged_h264(videos / "bad.mp4")
+    good = encode(videos / "good.avi", [bar_frame(k) for k in range(8)])
+    from vr.manifests.schema import Manifest as M
+    from vr.manifests.schema import VideoRecord
+
+    records = [VideoRecord(p.stem, "walk", 0, "train", f"walk/{p.stem}", 8, 25.0) for p in (bad, good)]
+    M(["walk"], records).write(root / "m.jsonl")
+    return {"root": root, "videos": root / "videos", "bad": bad, "good": good, "manifest": root / "m.jsonl"}
+
+
+def test_a_damaged_video_is_a_warning_in_extraction_and_a_failure_with_strict(damaged, tmp_path):
+    out = run("preprocess", "extract-frames", damaged["videos"], tmp_path / "f", "--jobs", 1)
+    assert "WARNING" in out and "bad.mp4: damaged: 80 of 100 frames decoded" in out and "1 damaged" in out
+    report = json.loads((tmp_path / "f" / "_report.json").read_text())
+    assert report["summary"]["ok"] == 2 and report["summary"]["warnings"] == 1
+    (warning,) = report["warnings"]
+    assert (
+        warning["name"] == "walk/bad"
+        and "decode error" in warning["reason"]
+        and "NAL unit" in warning["reason"]
+    )
+    marker = json.loads((tmp_path / "f" / "walk" / "bad" / ".vr_complete.json").read_text())
+    assert marker["decode"] == {"packets": 100, "decoded": 80, "errors": 20} and marker["n_frames"] == 80
+    good = json.loads((tmp_path / "f" / "walk" / "good" / ".vr_complete.json").read_text())
+    assert good["decode"]["errors"] == 0
+    # a rerun skips both and still lists the damaged one
+    out = run("preprocess", "extract-frames", damaged["videos"], tmp_path / "f", "--jobs", 1)
+    assert "bad.mp4: damaged" in out
+    assert json.loads((tmp_path / "f" / "_report.json").read_text())["summary"]["warnings"] == 1
+    out = run(
+        "preprocess", "extract-frames", damaged["videos"], tmp_path / "s", "--jobs", 1, "--strict", code=1
+    )
+    assert "FAILED" in out and "bad.mp4: damaged" in out
+    assert not (tmp_path / "s" / "walk" / "bad").exists() and (tmp_path / "s" / "walk" / "good").is_dir()
+    out = run(
+        "preprocess", "flow-tvl1", damaged["videos"], tmp_path / "fl", "--from-video", "--jobs", 1,
+        "--width", 40, "--height", 30,
+    )  # fmt: skip
+    assert "bad.mp4: damaged" in out
+
+
+def test_a_damaged_video_is_a_warning_in_shards_and_infer(damaged, tmp_path):
+    import torch
+
+    from vr.models import create_model, model_checkpoint
+
+    args = ["shard", damaged["manifest"], "--from-video", damaged["videos"], "--max-count", 4, "--quiet"]
+    out = run(*args, "--out", tmp_path / "s")
+    assert "WARNING walk/bad.mp4: damaged" in out
+    report = json.loads((tmp_path / "s" / "_report.json").read_text())
+    assert report["n_warnings"] == 1 and report["n_rejected"] == 0
+    assert json.loads((tmp_path / "s" / "index.json").read_text())["n_samples"] == 2
+    run(*args, "--out", tmp_path / "strict", "--strict")
+    report = json.loads((tmp_path / "strict" / "_report.json").read_text())
+    assert report["n_rejected"] == 1 and "damaged" in report["rejected"][0]["reason"]
+    ckpt = model_checkpoint(create_model("r3d10", 2, widen_factor=0.125), labels=["a", "b"])
+    ckpt["clip"] = [4, 16, 16]
+    torch.save(ckpt, tmp_path / "m.pth")
+    videos = [damaged["bad"], damaged["good"]]
+    out = run("infer", tmp_path / "m.pth", *videos, "--n-clips", 1, "--quiet")
+    assert "WARNING" in out and "bad.mp4: damaged" in out and "good.avi  (1 clips)" in out
+    out = run("infer", tmp_path / "m.pth", *videos, "--n-clips", 1, "--quiet", "--strict", code=1)
+    assert "error:" in out and "bad.mp4: damaged" in out

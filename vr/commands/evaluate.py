@@ -121,6 +121,11 @@ def eval_command(checkpoint: Path, data: str, mode: str, n_clips: int, n_crops: 
 @click.option("--device", default="auto", show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
 @click.option("--trusted", is_flag=True, help="Load a checkpoint that needs full unpickling.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="A video the decoder reported errors in (damaged) is an error (default: scored, with a warning).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no notes on stderr.")
 def infer_command(
     checkpoint: Path, videos: tuple[Path, ...], topk: int, as_json: bool, n_crops: str, quiet: bool, **options
@@ -148,6 +153,7 @@ def infer_command(
     if as_json:
         data = predictor.results(predictions).to_json(topk)
         data["errors"] = {p.path: p.error for p in predictions if p.error}
+        data["warnings"] = {p.path: p.warning for p in predictions if p.warning}
         click.echo(json.dumps(data, indent=1, ensure_ascii=False))
     else:
         from vr.evaluation.results import ranked
@@ -158,6 +164,9 @@ def infer_command(
             click.echo(f"{p.path}  ({p.n_clips} clips)")
             for rank, c in enumerate(ranked(p.scores)[:topk], start=1):
                 click.echo(f"  {rank:>2}  {p.scores[c]:.4f}  {predictor.labels[c]}")
+    for p in predictions:
+        if p.warning:
+            click.echo(f"WARNING {p.path}: {p.warning}", err=True)
     failed = [p for p in predictions if p.error]
     for p in failed:
         click.echo(f"error: {p.path}: {p.error}", err=True)

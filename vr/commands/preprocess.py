@@ -56,6 +56,12 @@ def _run_options(backend: str) -> Callable[[Callable], Callable]:
         ),
         click.option("--address", help="Dask scheduler or Ray cluster address (dask/ray backends)."),
         click.option("--overwrite", is_flag=True, help="Redo videos whose output is already complete."),
+        click.option(
+            "--strict",
+            is_flag=True,
+            help="A video the decoder reported errors in (damaged) fails; by default its frames are kept "
+            "and it is listed as a warning.",
+        ),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line."),
     ]
 
@@ -81,13 +87,14 @@ def _size_options(fn: Callable) -> Callable:
 
 
 def _finish(outcomes: list[Outcome], dst: Path, seconds: float, quiet: bool) -> None:
-    """Print one line per failure and a summary; exit 1 when any video failed."""
+    """Print one line per failure and per warning and a summary; exit 1 when any video failed."""
     counts = summarize(outcomes)
     for line in failure_lines(outcomes):
         click.echo(line, err=True)
     if not quiet:
+        warned = f", {counts['warnings']} damaged (kept, see WARNING)" if counts["warnings"] else ""
         click.echo(
-            f"{counts['ok']} done, {counts['skipped']} already complete, {counts['failed']} failed "
+            f"{counts['ok']} done, {counts['skipped']} already complete, {counts['failed']} failed{warned} "
             f"({counts['frames']} frames in {seconds:.1f}s); report: {dst / REPORT_NAME}"
         )
     if counts["failed"]:
@@ -215,7 +222,9 @@ def flow_tvl1_cmd(src: Path, dst: Path, from_video: bool, **kwargs) -> None:
         )
     except ValueError as e:
         raise click.UsageError(str(e)) from None
-    run = {k: kwargs.pop(k) for k in ("jobs", "backend", "address", "overwrite", "quiet", "dataset")}
+    run = {
+        k: kwargs.pop(k) for k in ("jobs", "backend", "address", "overwrite", "quiet", "dataset", "strict")
+    }
     extensions = kwargs.pop("extensions") or None
     try:
         options = FlowOptions(params=params, **kwargs)

@@ -80,11 +80,17 @@ _DIR = click.Path(exists=True, file_okay=False)
 @click.option("--size", type=click.IntRange(min=1), help="--from-video short side (default: as decoded).")
 @click.option("--fps", type=Real(min=0, min_open=True), help="--from-video frame rate.")
 @click.option(
+    "--strict",
+    is_flag=True,
+    help="--from-video: leave out a video the decoder reported errors in (default: keep it, with a warning).",
+)
+@click.option(
     "--overwrite", is_flag=True, help="Start --out afresh (needed when it holds shards of another label set)."
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build(manifest, frames, flow, out, modality, subset, prefix, max_size, max_count, shuffle, seed, jobs,
-          allow_unmarked, check_decode, videos, quality, size, fps, overwrite, quiet) -> None:  # fmt: skip
+          allow_unmarked, check_decode, videos, quality, size, fps, strict, overwrite,
+          quiet) -> None:  # fmt: skip
     """Shard the videos of MANIFEST (also `vr shard MANIFEST ...`); a rerun resumes a killed run."""
     from vr.shards.build import build_shards
     from vr.shards.plan import ShardOptions
@@ -103,6 +109,7 @@ def build(manifest, frames, flow, out, modality, subset, prefix, max_size, max_c
             video_quality=quality,
             video_size=size,
             video_fps=fps,
+            strict=strict,
         )
     except ValueError as e:
         raise click.UsageError(str(e)) from None
@@ -122,6 +129,10 @@ def build(manifest, frames, flow, out, modality, subset, prefix, max_size, max_c
             member = f" ({rejected.member})" if rejected.member else ""
             click.echo(f"  left out {rejected.id}: {rejected.reason}{member}", err=True)
         click.echo(f"{len(result.rejected)} videos left out (see {result.out}/_report.json)", err=True)
+    for warned in result.warnings:
+        click.echo(f"WARNING {warned.member or warned.id}: {warned.reason}", err=True)
+    if result.warnings:
+        click.echo(f"{len(result.warnings)} damaged videos kept (see {result.out}/_report.json)", err=True)
 
 
 @shard.command("verify")

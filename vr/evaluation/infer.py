@@ -30,6 +30,7 @@ from vr.models.checkpoint import load_model
 from vr.pipelines.decode import decode_clip
 from vr.pipelines.read import RawClip
 from vr.pipelines.sampling import SamplingConfig, clip_spec
+from vr.preprocess.ffmpeg_log import DecodeHealth
 from vr.preprocess.flow_engines import TVL1Params, get_engine
 from vr.preprocess.flow_io import DEFAULT_BOUND, DEFAULT_JPEG_QUALITY, quantize
 from vr.preprocess.probe import VideoError
@@ -95,18 +96,19 @@ def video_clips(
     fps: float | None = None,
     bound: float = DEFAULT_BOUND,
     tvl1: TVL1Params | None = None,
+    health: DecodeHealth | None = None,
 ) -> np.ndarray:
     """The ``n_clips x n_crops`` evaluation clips of a video file: ``(V, C, T, size, size)`` float32.
 
     Raises :class:`~vr.preprocess.probe.VideoError` when the video cannot be decoded (or, for Flow, has
-    fewer than 2 frames).
+    fewer than 2 frames); ``health`` is filled in with the decoder's errors and frame counts.
     """
     from vr.preprocess.decode import iter_frames
 
     flow = modality_of(modality).flow
     frames: list = []  # RGB: JPEG bytes; Flow: grayscale frames (flow only for the pairs the clips use)
     height = width = 0
-    for rgb in iter_frames(path, short_side, fps=fps, even=False, threads=1):
+    for rgb in iter_frames(path, short_side, fps=fps, even=False, threads=1, health=health):
         height, width = rgb.shape[:2]
         if flow:
             frames.append(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
@@ -145,6 +147,7 @@ class Prediction:
     scores: np.ndarray | None
     n_clips: int = 0
     error: str | None = None
+    warning: str = ""  # scored, but the decoder reported errors (a damaged video)
 
 
 class Predictor:
@@ -162,6 +165,7 @@ class Predictor:
         device: str = "auto",
         precision: str = "fp32",
         trusted: bool = False,
+        strict: bool = False,
     ):
         from vr.train.trainer import TrainError, resolve_device
 
@@ -196,13 +200,14 @@ class Predictor:
             tvl1=tvl1,
         )
         self.batch_size = batch_size
+        self.strict = strict  # a damaged video is an error, not a prediction with a warning
 
     @torch.no_grad()
-    def scores(self, path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    def scores(self, path: str | os.PathLike, health: DecodeHealth | None = None) -> tuple[np.ndarray, int]:
         """Mean softmax ``(K,)`` over the video's clips, and the clip count; raises VideoError."""
         from vr.train.engine import autocast
 
-        clips = torch.from_numpy(video_clips(path, self.modality, **self.clip_args))
+        clips = torch.from_numpy(video_clips(path, self.modality, **self.clip_args, health=health))
         probs = []
         for batch in clips.split(self.batch_size):
             with autocast(self.device, self.precision):
@@ -215,9 +220,12 @@ class Predictor:
 
         out = []
         for path in tqdm(list(paths), desc="infer", unit="video", disable=not progress, leave=False):
+            health = DecodeHealth()
             try:
-                scores, n = self.scores(path)
-                out.append(Prediction(str(path), scores, n))
+                scores, n = self.scores(path, health)
+                if health.damaged and self.strict:
+                    raise VideoError(health.warning())
+                out.append(Prediction(str(path), scores, n, warning=health.warning()))
             except (VideoError, OSError, ValueError) as e:
                 out.append(Prediction(str(path), None, error=str(e).splitlines()[0] if str(e) else repr(e)))
         return out

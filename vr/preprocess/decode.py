@@ -11,7 +11,7 @@ import ffmpeg
 import numpy as np
 
 from vr.preprocess.ffmpeg_bin import ffmpeg_exe
-from vr.preprocess.ffmpeg_log import damage, error_line, parse_log
+from vr.preprocess.ffmpeg_log import LOG_ARGS, DecodeHealth, damage, decode_health, error_line, parse_log
 from vr.preprocess.geometry import scaled_size
 from vr.preprocess.probe import VideoError, probe
 
@@ -27,8 +27,7 @@ def decode_command(
     if out_size is not None:
         stream = stream.filter("scale", out_size[0], out_size[1])
     out = stream.output("pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough")
-    args = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+warning")
-    return out.global_args(*args).compile(cmd=ffmpeg_exe())
+    return out.global_args(*LOG_ARGS).compile(cmd=ffmpeg_exe())
 
 
 def iter_frames(
@@ -40,6 +39,7 @@ def iter_frames(
     *,
     even: bool = True,
     threads: int = 0,
+    health: DecodeHealth | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield the frames of ``path``'s first video stream in order, each an ``(H, W, 3)`` RGB uint8 array.
 
@@ -47,7 +47,9 @@ def iter_frames(
     which matches ``extract-frames``), ``width``/``height`` a fixed size, ``fps`` resamples (ffmpeg's
     ``fps`` filter); no argument keeps the video as it is. ``threads`` are ffmpeg's decoding threads
     (0: ffmpeg's choice). Raises VideoError (one-line reason) when the video cannot be decoded; a
-    video cut short or damaged mid-stream raises after its last decoded frame.
+    video cut short or damaged mid-stream raises after its last decoded frame. ``health``, when given,
+    is filled in once the last frame has been read: the decoder's errors and frame counts
+    (:class:`~vr.preprocess.ffmpeg_log.DecodeHealth`), for the caller to report a damaged video.
     """
     info = probe(path, count=False)
     out_w, out_h = scaled_size(info.width, info.height, size, width, height, even=even)
@@ -79,3 +81,7 @@ def iter_frames(
             raise VideoError(f"truncated or damaged: {cut}")
         if n == 0:
             raise VideoError("no video frames decoded")
+        if health is not None:
+            found = decode_health(messages)
+            health.packets, health.decoded = found.packets, found.decoded
+            health.errors, health.first_error = found.errors, found.first_error

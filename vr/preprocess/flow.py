@@ -19,6 +19,7 @@ import numpy as np
 
 from vr import layout
 from vr.preprocess.decode import iter_frames
+from vr.preprocess.ffmpeg_log import DecodeHealth
 from vr.preprocess.flow_engines import PRECISIONS, TVL1Params, get_engine, gpu_jobs, resolve_engine
 from vr.preprocess.flow_io import DEFAULT_BOUND, DEFAULT_JPEG_QUALITY, write_pair
 from vr.preprocess.geometry import check_size_args, scaled_size
@@ -67,6 +68,7 @@ class FlowTask:
     dst: str
     from_video: bool
     options: FlowOptions = field(default_factory=FlowOptions)
+    strict: bool = False  # from a video: the decoder's errors fail it (else: kept, with a warning)
 
 
 def find_frame_folders(root: str | os.PathLike) -> list[tuple[str, Path]]:
@@ -115,11 +117,14 @@ def _folder_frames(folder: Path, options: FlowOptions) -> Iterator[np.ndarray]:
         yield _resized(gray, options)
 
 
-def _video_frames(path: str, options: FlowOptions) -> Iterator[np.ndarray]:
+def _video_frames(path: str, options: FlowOptions, health: DecodeHealth) -> Iterator[np.ndarray]:
     size = options.size
     if size is None and options.width is None:
         size = VIDEO_DEFAULT_SIZE
-    for rgb in iter_frames(path, size, options.width, options.height, options.fps, even=False, threads=1):
+    frames = iter_frames(
+        path, size, options.width, options.height, options.fps, even=False, threads=1, health=health
+    )
+    for rgb in frames:
         yield cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
@@ -144,8 +149,9 @@ def flow_video(task: FlowTask) -> Outcome:
     """Compute and write one video's flow into ``task.dst``; raise VideoError when it cannot."""
     options = task.options
     engine = get_engine(options.engine, options.params, options.precision)
+    health = DecodeHealth()
     if task.from_video:
-        frames = _video_frames(task.source, options)
+        frames = _video_frames(task.source, options, health)
     else:
         frames = _folder_frames(Path(task.source), options)
     final = Path(task.dst)
@@ -161,6 +167,8 @@ def flow_video(task: FlowTask) -> Outcome:
                 write_pair(tmp, n_pairs, flow, options.bound, options.quality)
         if n_pairs == 0:
             raise VideoError("fewer than 2 frames: no flow pair")
+        if health.damaged and task.strict:
+            raise VideoError(health.warning())
         marker = {
             "kind": "flow",
             "n_pairs": n_pairs,
@@ -173,11 +181,13 @@ def flow_video(task: FlowTask) -> Outcome:
             "precision": options.precision,
             "params": asdict(options.params),
         }
+        if task.from_video:
+            marker["decode"] = health.to_json()
         layout.commit_folder(tmp, final, marker)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Outcome(task.name, OK, task.source, frames=n_pairs)
+    return Outcome(task.name, OK, task.source, frames=n_pairs, warning=health.warning())
 
 
 def flow_tvl1(
@@ -193,10 +203,12 @@ def flow_tvl1(
     address: str | None = None,
     overwrite: bool = False,
     quiet: bool = False,
+    strict: bool = False,
 ) -> list[Outcome]:
     """Flow of every frame folder of ``src`` (or, ``from_video``, every video of ``src`` in ``dataset``'s
-    layout) into ``dst`` with the same relative names; return every outcome (``frames`` counts pairs)
-    and write ``dst/_report.json``."""
+    layout) into ``dst`` with the same relative names; return every outcome (``frames`` counts pairs;
+    a video the decoder reported errors in is ok with a warning, failed with ``strict``) and write
+    ``dst/_report.json``."""
     options = options or FlowOptions()
     if options.fps is not None and not from_video:
         raise ValueError("--fps resamples videos: it needs --from-video (frame folders are not resampled)")
@@ -220,7 +232,7 @@ def flow_tvl1(
         "flow-tvl1",
         flow_video,
         sources,
-        lambda name, path: FlowTask(name, str(path), str(dst / name), from_video, options),
+        lambda name, path: FlowTask(name, str(path), str(dst / name), from_video, options, strict),
         dst,
         src=src,
         settings={"from_video": from_video, "dataset": dataset, **asdict(options)},

@@ -18,7 +18,7 @@ import ffmpeg
 
 from vr import layout
 from vr.preprocess.ffmpeg_bin import ffmpeg_exe
-from vr.preprocess.ffmpeg_log import LOG_ARGS, damage, error_line, parse_log
+from vr.preprocess.ffmpeg_log import LOG_ARGS, damage, decode_health, error_line, parse_log
 from vr.preprocess.geometry import check_size_args, scale_expressions
 from vr.preprocess.jobs import require_videos, run_per_video
 from vr.preprocess.probe import VideoError, check_readable, parse_stream
@@ -48,10 +48,14 @@ class FrameOptions:
 
 @dataclass(frozen=True)
 class FrameTask:
+    """One video to extract; ``strict``: a video the decoder reported errors in fails (else its frames
+    are kept and it is listed as a warning)."""
+
     name: str
     source: str
     dst: str
     options: FrameOptions = field(default_factory=FrameOptions)
+    strict: bool = False
 
 
 def frames_command(source: str | os.PathLike, pattern: str | os.PathLike, options: FrameOptions) -> list[str]:
@@ -93,6 +97,9 @@ def extract_video(task: FrameTask) -> Outcome:
         n_frames = layout.count_images(tmp)
         if n_frames == 0 or out_info is None:
             raise VideoError("no video frames decoded")
+        health = decode_health(log)
+        if health.damaged and task.strict:
+            raise VideoError(health.warning())
         marker = {
             "kind": "frames",
             "n_frames": n_frames,
@@ -102,12 +109,13 @@ def extract_video(task: FrameTask) -> Outcome:
             "source": task.source,
             "codec": src_info.codec,
             "options": asdict(task.options),
+            "decode": health.to_json(),
         }
         layout.commit_folder(tmp, final, marker)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Outcome(task.name, OK, task.source, frames=n_frames)
+    return Outcome(task.name, OK, task.source, frames=n_frames, warning=health.warning())
 
 
 def extract_frames(
@@ -122,10 +130,12 @@ def extract_frames(
     address: str | None = None,
     overwrite: bool = False,
     quiet: bool = False,
+    strict: bool = False,
 ) -> list[Outcome]:
     """Extract the frames of every video of ``src`` (``dataset`` layout) into ``dst``; return every
-    video's outcome (ok, skipped when already complete, failed with its reason) and write
-    ``dst/_report.json``. The work is in the ffmpeg processes, so threads (the default) suffice."""
+    video's outcome (ok, skipped when already complete, failed with its reason; ok with a warning when
+    the decoder reported errors, failed then with ``strict``) and write ``dst/_report.json``. The work
+    is in the ffmpeg processes, so threads (the default) suffice."""
     options = options or FrameOptions()
     listing = list_videos(src, dataset, extensions)
     require_videos(listing, src, dataset, extensions)
@@ -134,7 +144,7 @@ def extract_frames(
         "extract-frames",
         extract_video,
         [(v.name, v.path) for v in listing.videos],
-        lambda name, path: FrameTask(name, str(path), str(dst / name), options),
+        lambda name, path: FrameTask(name, str(path), str(dst / name), options, strict),
         dst,
         src=src,
         settings={"dataset": dataset, **asdict(options)},

@@ -3,6 +3,7 @@ running it: :func:`run_per_video`, the one job shape of `extract-frames` and `fl
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable, Iterable
@@ -11,7 +12,7 @@ from typing import Any, TypeVar
 
 from vr.layout import TMP_PREFIX, is_complete
 from vr.locks import output_lock
-from vr.preprocess.runner import FAILED, SKIPPED, Outcome, run_tasks, write_report
+from vr.preprocess.runner import FAILED, REPORT_NAME, SKIPPED, Outcome, run_tasks, write_report
 from vr.preprocess.videos import Listing
 
 S = TypeVar("S")
@@ -56,6 +57,15 @@ def split_pending(
         else:
             pending.append(item)
     return pending, done
+
+
+def previous_warnings(dst: Path) -> dict[str, str]:
+    """``name -> warning`` of the videos an earlier run's ``dst/_report.json`` kept with a warning."""
+    try:
+        report = json.loads((dst / REPORT_NAME).read_text(encoding="utf-8"))
+        return {w["name"]: w["reason"] for w in report.get("warnings", []) if isinstance(w, dict)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 def listing_failures(listing: Listing, src: str | os.PathLike) -> list[Outcome]:
@@ -107,6 +117,10 @@ def run_per_video(
     with output_lock(dst, f"`vr preprocess {command}`"):
         clean_stale_temps(dst)
         pending, outcomes = split_pending(sources, lambda s: s[0], lambda s: str(s[1]), dst, overwrite)
+        earlier = previous_warnings(dst)  # a video skipped as complete keeps the warning it had
+        for outcome in outcomes:
+            if outcome.status == SKIPPED and outcome.name in earlier:
+                outcome.warning = earlier[outcome.name]
         if listing is not None:
             outcomes += listing_failures(listing, src)
         tasks = [make_task(name, source) for name, source in pending]

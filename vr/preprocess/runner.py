@@ -41,13 +41,15 @@ T = TypeVar("T", bound=Task)
 
 @dataclass
 class Outcome:
-    """What happened to one video: ``status`` is ok, skipped (already complete) or failed (``reason``)."""
+    """What happened to one video: ``status`` is ok, skipped (already complete) or failed (``reason``);
+    ``warning``: an ok video that was damaged (the decoder's errors, frames lost)."""
 
     name: str
     status: str
     source: str = ""
     frames: int = 0
     reason: str = ""
+    warning: str = ""
 
 
 def _guarded(fn: Callable[[T], Outcome], task: T, parent: int | None = None) -> Outcome:
@@ -203,7 +205,8 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, int]:
     counts = {OK: 0, SKIPPED: 0, FAILED: 0}
     for o in outcomes:
         counts[o.status] += 1
-    return {"total": len(outcomes), **counts, "frames": sum(o.frames for o in outcomes)}
+    warnings = sum(bool(o.warning) for o in outcomes)
+    return {"total": len(outcomes), **counts, "warnings": warnings, "frames": sum(o.frames for o in outcomes)}
 
 
 def write_report(
@@ -213,8 +216,9 @@ def write_report(
     options: dict[str, Any] | None = None,
     notes: Sequence[str] = (),
 ) -> Path:
-    """Write ``DST/_report.json``: the counts, the options, every failure with its reason, and ``notes``
-    (also logged as warnings: what the user may have meant to include)."""
+    """Write ``DST/_report.json``: the counts, the options, every failure with its reason, every video
+    kept with a warning (damaged: decoder errors, frames lost), and ``notes`` (also logged as warnings:
+    what the user may have meant to include)."""
     for note in notes:
         log.warning("warning: %s", note)
     path = Path(dst) / REPORT_NAME
@@ -225,12 +229,19 @@ def write_report(
         "options": options or {},
         "summary": summarize(outcomes),
         "failures": [{"name": o.name, "source": o.source, "reason": o.reason} for o in failures],
+        "warnings": [
+            {"name": o.name, "source": o.source, "reason": o.warning}
+            for o in sorted((o for o in outcomes if o.warning), key=lambda o: o.name)
+        ],
         "notes": list(notes),
     }
     return write_json(path, report)
 
 
 def failure_lines(outcomes: Sequence[Outcome]) -> list[str]:
-    """One line per failure: ``FAILED <source>: <reason>``."""
+    """One line per failure, ``FAILED <source>: <reason>``, then per warning, ``WARNING <source>: …``."""
     failed = sorted((o for o in outcomes if o.status == FAILED), key=lambda o: o.name)
-    return [f"FAILED {o.source or o.name}: {o.reason}" for o in failed]
+    warned = sorted((o for o in outcomes if o.warning and o.status != FAILED), key=lambda o: o.name)
+    return [f"FAILED {o.source or o.name}: {o.reason}" for o in failed] + [
+        f"WARNING {o.source or o.name}: {o.warning}" for o in warned
+    ]

@@ -62,6 +62,7 @@ class BuildResult:
     bytes: int
     seconds: float
     rejected: list[Rejected] = field(default_factory=list)
+    warnings: list[Rejected] = field(default_factory=list)  # kept, damaged (the decoder's errors)
 
 
 def _sha256_file(path: Path) -> str:
@@ -242,7 +243,13 @@ def build_shards(
             done[record["name"]] = record
         parts = [done[s.name] for s in plan.shards]
         rejected += [Rejected(**d) for p in parts for d in p["dropped"]]
-        report = {"n_rejected": len(rejected), "rejected": [asdict(r) for r in rejected]}
+        warnings = [Rejected(**d) for p in parts for d in p.get("warnings", [])]
+        report = {
+            "n_rejected": len(rejected),
+            "rejected": [asdict(r) for r in rejected],
+            "n_warnings": len(warnings),
+            "warnings": [asdict(w) for w in warnings],
+        }
         write_json_atomic(out / REPORT, report)
         if not any(p["n_samples"] for p in parts):
             raise ShardError(f"no usable videos: {len(rejected)} left out (see {out / REPORT})")
@@ -261,4 +268,5 @@ def build_shards(
         bytes=sum(p["bytes"] for p in parts),
         seconds=time.perf_counter() - started,
         rejected=rejected,
+        warnings=warnings,
     )

@@ -60,6 +60,7 @@ class ShardOptions:
     video_quality: int = 90
     video_size: int | None = None
     video_fps: float | None = None
+    strict: bool = False  # --from-video: a video the decoder reported errors in is left out, not kept
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -348,7 +349,7 @@ def assign_shards(samples: list[SampleSpec], options: ShardOptions, prefix: str)
     content_options = {
         k: v
         for k, v in asdict(options).items()
-        if k in ("modality", "check_decode") or k.startswith("video_")
+        if k in ("modality", "check_decode") or k.startswith("video_") or (k == "strict" and v)
     }
     shards = []
     for i, group in enumerate(groups):

@@ -75,6 +75,13 @@ def _read(path: Path) -> bytes:
 Members = list[tuple[str, bytes]]
 
 
+class LoadedSample(list):
+    """A sample's members ``(name, bytes)`` in order, JSON first; ``warning``: what was wrong with its
+    source but kept (a video the decoder reported errors in)."""
+
+    warning: str = ""
+
+
 def _rgb_members(spec: SampleSpec, inputs: Inputs, options: ShardOptions) -> tuple[Members, tuple[int, int]]:
     """The RGB members read from the frame folder, and their frame size."""
     assert spec.rgb is not None and inputs.frames is not None
@@ -101,7 +108,7 @@ def _flow_members(spec: SampleSpec, inputs: Inputs, options: ShardOptions) -> tu
     return members, size[0]
 
 
-def load_sample(spec: SampleSpec, inputs: Inputs, options: ShardOptions) -> Members:
+def load_sample(spec: SampleSpec, inputs: Inputs, options: ShardOptions) -> LoadedSample:
     """All members of one sample, JSON first; raises :class:`SampleError` when any part is bad.
 
     The JSON's width/height are the RGB frames' size (the flow frames' when there is no RGB).
@@ -109,11 +116,12 @@ def load_sample(spec: SampleSpec, inputs: Inputs, options: ShardOptions) -> Memb
     rgb: Members = []
     flow: Members = []
     sizes = []
+    warning = ""
     if spec.video is not None:
         from vr.shards.video import video_members
 
         assert inputs.videos is not None
-        rgb, size = video_members(spec, inputs.videos / spec.video, options)
+        rgb, size, warning = video_members(spec, inputs.videos / spec.video, options)
         sizes.append(size)
     elif spec.rgb is not None:
         rgb, size = _rgb_members(spec, inputs, options)
@@ -124,4 +132,8 @@ def load_sample(spec: SampleSpec, inputs: Inputs, options: ShardOptions) -> Memb
     if not sizes:
         raise SampleError("no frames")
     fps = options.video_fps if spec.video is not None and options.video_fps else spec.record.fps
-    return [(meta_member(spec.key), metadata(spec, len(rgb), len(flow) // 2, sizes[0], fps)), *rgb, *flow]
+    sample = LoadedSample(
+        [(meta_member(spec.key), metadata(spec, len(rgb), len(flow) // 2, sizes[0], fps)), *rgb, *flow]
+    )
+    sample.warning = warning
+    return sample

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 
 from vr.preprocess.decode import iter_frames
+from vr.preprocess.ffmpeg_log import DecodeHealth
 from vr.preprocess.probe import VideoError
 from vr.shards.format import rgb_member
 from vr.shards.plan import SampleSpec, ShardOptions
@@ -22,8 +23,12 @@ def encode_jpeg(rgb, quality: int) -> bytes:
     return buf.tobytes()
 
 
-def video_members(spec: SampleSpec, path: Path, options: ShardOptions) -> tuple[Members, tuple[int, int]]:
-    """The RGB members of ``spec`` from the video at ``path`` (the record's segment, if any), and their size.
+def video_members(
+    spec: SampleSpec, path: Path, options: ShardOptions
+) -> tuple[Members, tuple[int, int], str]:
+    """The RGB members of ``spec`` from the video at ``path`` (the record's segment, if any), their size,
+    and a warning ('' when none) when the decoder reported errors in a video read to its end (with
+    ``options.strict`` such a video raises :class:`SampleError` instead).
 
     Scaling and frame rate follow ``extract-frames`` (short side ``video_size``, ``video_fps``), so the
     frames match those of extract-frames followed by `vr shard` up to JPEG error.
@@ -31,8 +36,10 @@ def video_members(spec: SampleSpec, path: Path, options: ShardOptions) -> tuple[
     first, end = (spec.record.segment or [1, None])[:2]
     members: Members = []
     size = (0, 0)
+    health = DecodeHealth()
+    frames = iter_frames(path, size=options.video_size, fps=options.video_fps, even=False, health=health)
     try:
-        with closing(iter_frames(path, size=options.video_size, fps=options.video_fps, even=False)) as frames:
+        with closing(frames):
             for index, frame in enumerate(frames, start=1):
                 if end is not None and index >= end:
                     break
@@ -44,4 +51,6 @@ def video_members(spec: SampleSpec, path: Path, options: ShardOptions) -> tuple[
         raise SampleError(f"video does not decode: {e}", spec.video) from None
     if not members:
         raise SampleError("no frames decoded in the segment" if spec.record.segment else "no frames decoded")
-    return members, size
+    if health.damaged and options.strict:
+        raise SampleError(health.warning(), spec.video)
+    return members, size, health.warning()

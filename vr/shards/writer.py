@@ -124,6 +124,7 @@ def write_shard(
     members_index = MemberIndexBuilder()
     written: list[str] = []
     dropped: list[Rejected] = []
+    warnings: list[Rejected] = []  # kept, with what was wrong (a damaged video)
     per_class: Counter[str] = Counter()
     n_frames = n_flow = 0
     try:
@@ -137,6 +138,10 @@ def write_shard(
                     if on_sample:
                         on_sample(0)
                     continue
+                if getattr(members, "warning", ""):
+                    warnings.append(
+                        Rejected(spec.record.id, spec.record.path, members.warning, spec.video, "write")
+                    )
                 before = sink.size
                 located = [(name, sink.add(name, data)) for name, data in members]
                 members_index.add(spec.key, spec.record.id, spec.record.label_index, located)
@@ -166,6 +171,7 @@ def write_shard(
             "samples": written,
             "per_class": dict(sorted(per_class.items())),
             "dropped": [asdict(d) for d in dropped],
+            "warnings": [asdict(w) for w in warnings],
         }
         part = part_path(out, shard.name)
         part.parent.mkdir(exist_ok=True)
