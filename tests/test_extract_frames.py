@@ -228,6 +228,7 @@ def test_bad_inputs_are_reported_and_the_rest_done(videos, tmp_path):
         OK: 1,
         SKIPPED: 0,
         FAILED: len(expected),
+        "warnings": 0,
         "frames": N,
     }
     for name in reasons:  # one line per failure at the end

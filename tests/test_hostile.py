@@ -919,3 +919,30 @@ def test_a_damaged_video_is_a_warning_in_shards_and_infer(damaged, tmp_path):
     assert "WARNING" in out and "bad.mp4: damaged" in out and "good.avi  (1 clips)" in out
     out = run("infer", tmp_path / "m.pth", *videos, "--n-clips", 1, "--quiet", "--strict", code=1)
     assert "error:" in out and "bad.mp4: damaged" in out
+
+
+# ---- progress in logs and pipes: whole lines, no carriage-return frames -------------------------------
+
+
+def _vr_bytes(*args: str, **kw) -> tuple[int, bytes]:
+    """``python -m vr ARGS`` with standard error to a pipe, read as bytes (text mode would turn the
+    carriage returns looked for into newlines)."""
+    proc = subprocess.run([sys.executable, "-m", "vr", *args], capture_output=True, timeout=300, **kw)
+    return proc.returncode, proc.stderr
+
+
+def test_progress_in_a_pipe_is_one_line_per_stage(damaged, tmp_path):
+    args = ["preprocess", "extract-frames", str(damaged["videos"]), str(tmp_path / "f"), "--jobs", "1"]
+    code, err = _vr_bytes(*args)
+    assert code == 0, err
+    assert b"\r" not in err
+    stage = [line for line in err.decode().splitlines() if line.startswith("frames: ")]
+    assert len(stage) == 1 and stage[0].startswith("frames: 2/2 video in ") and "0 failed" in stage[0]
+    code, err = _vr_bytes("shard", str(damaged["manifest"]), "--from-video", str(damaged["videos"]),
+                          "--max-count", "4", "--out", str(tmp_path / "s"))  # fmt: skip
+    assert code == 0, err
+    assert b"\r" not in err and [ln for ln in err.decode().splitlines() if ln.startswith("shard: ")]
+    code, err = _vr_bytes(
+        *args[:-3], str(tmp_path / "g"), "--jobs", "1", env={**os.environ, "VR_PROGRESS": "bar"}
+    )
+    assert code == 0 and b"\r" in err  # the same run with tqdm's bar

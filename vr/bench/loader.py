@@ -6,9 +6,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from tqdm.auto import tqdm
-
 from vr.errors import VrError
+from vr.progress import progress_bar
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ def measure_loader(
     first = next(epoch)
     first_batch_s = time.perf_counter() - start
     clips, seconds = 0, 0.0
-    with tqdm(total=batches, desc="batches", unit="batch", disable=not progress, leave=False) as bar:
+    with progress_bar(total=batches, desc="batches", unit="batch", disable=not progress, leave=False) as bar:
         start = time.perf_counter()
         done = 0
         while done < batches:

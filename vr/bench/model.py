@@ -6,10 +6,9 @@ import contextlib
 import time
 from dataclasses import dataclass
 
-from tqdm.auto import tqdm
-
 from vr.bench.memory import peak_memory
 from vr.errors import VrError
+from vr.progress import progress_bar
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -112,7 +111,9 @@ def measure_model(
             optimizer.step()
 
         sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-        bar = tqdm(total=warmup + steps, desc=f"{name} steps", unit="step", disable=not progress, leave=False)
+        bar = progress_bar(
+            total=warmup + steps, desc=f"{name} steps", unit="step", disable=not progress, leave=False
+        )
         with bar:
             for _ in range(warmup):
                 step()

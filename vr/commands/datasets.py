@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from vr.commands.options import SEED, Real
 from vr.datasets.encode import CODECS
 from vr.datasets.motion import MOTIONS
+from vr.progress import progress_bar
 
 
 @click.group("datasets")
@@ -81,7 +81,7 @@ def synth(out: Path, size: str, jobs: int, overwrite: bool, quiet: bool, **optio
     except ValueError as e:
         raise click.UsageError(str(e)) from None
     total = config.classes * config.videos_per_class
-    with tqdm(total=total, unit="video", disable=quiet, desc="synth") as bar:
+    with progress_bar(total=total, unit="video", disable=quiet, desc="synth") as bar:
         try:
             paths = generate(out, config, jobs=jobs, overwrite=overwrite, progress=bar.update)
         except DatasetExistsError as e:

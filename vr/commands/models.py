@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from tqdm import tqdm
 
 from vr.commands.options import model_args_options
+from vr.progress import progress_bar
 
 
 @click.group("models")
@@ -34,7 +34,9 @@ def list_models_cmd(pattern: str, measure: bool, quiet: bool) -> None:
 
         names = list_models(pattern)
         entries = [
-            e for n in tqdm(names, desc="models", disable=quiet, leave=False) for e in zoo.measure([n])
+            e
+            for n in progress_bar(names, desc="models", disable=quiet, leave=False)
+            for e in zoo.measure([n])
         ]
     else:
         entries = zoo.select(zoo.read_zoo(), pattern)

@@ -216,10 +216,10 @@ class Predictor:
 
     def predict(self, paths: Iterable[str | os.PathLike], progress: bool = False) -> list[Prediction]:
         """A :class:`Prediction` per file; an unreadable file gets its error and the others go on."""
-        from tqdm import tqdm
+        from vr.progress import progress_bar
 
         out = []
-        for path in tqdm(list(paths), desc="infer", unit="video", disable=not progress, leave=False):
+        for path in progress_bar(list(paths), desc="infer", unit="video", disable=not progress, leave=False):
             health = DecodeHealth()
             try:
                 scores, n = self.scores(path, health)

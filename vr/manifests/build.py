@@ -7,13 +7,12 @@ import os
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
-from tqdm import tqdm
-
 from vr.manifests import activitynet, folder, hmdb51, kinetics, mit, ucf101
 from vr.manifests.frames import OK, FrameFolder, find_frames
 from vr.manifests.listing import Entry, Listing, SplitError
 from vr.manifests.report import BuildReport
 from vr.manifests.schema import Manifest, VideoRecord, label_indices
+from vr.progress import progress_bar
 
 #: Readers of datasets with numbered splits take ``(annotations, split)``; the others ``(annotations)``.
 SPLIT_READERS: dict[str, Callable[[Path, int | None], Listing]] = {
@@ -96,7 +95,7 @@ def resolve(
     seen: set[str] = set()
     cache: dict[tuple[str, ...], FrameFolder] = {}
     videos = []
-    for entry in tqdm(entries, desc="manifest", unit="video", disable=not progress):
+    for entry in progress_bar(entries, desc="manifest", unit="video", disable=not progress):
         if entry.id in seen:
             report.add(entry.id, "duplicate")
             continue

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from tqdm.auto import tqdm
-
+from vr.progress import progress_bar
 from vr.threads import single_thread_worker
 from vr.writing import write_json
 
@@ -127,11 +126,11 @@ def _backend(backend: str, jobs: int, address: str | None) -> Iterator[None]:
 
 
 class _Progress:
-    """Collects outcomes and shows them on a tqdm bar (videos/s, frames/s, failures)."""
+    """Collects outcomes and shows them on a progress bar (videos/s, frames/s, failures)."""
 
     def __init__(self, total: int, desc: str, quiet: bool) -> None:
         self.outcomes: list[Outcome] = []
-        self.bar = tqdm(total=total, desc=desc, unit="video", disable=quiet, dynamic_ncols=True)
+        self.bar = progress_bar(total=total, desc=desc, unit="video", disable=quiet, dynamic_ncols=True)
         self.start, self.frames, self.failed = time.perf_counter(), 0, 0
 
     def add(self, outcome: Outcome) -> None:
@@ -160,7 +159,7 @@ def run_tasks(
 ) -> list[Outcome]:
     """Run ``fn`` on every task in parallel; return every outcome (in completion order).
 
-    A tqdm bar shows videos/s and frames/s (the ``frames`` of the outcomes) unless ``quiet``. When a
+    A progress bar (vr.progress) shows videos/s and frames/s (the ``frames`` of the outcomes) unless ``quiet``. When a
     worker process dies (a crash in native code, the OOM killer), the run goes on in a fresh pool; the
     tasks that may have been running then are run again one at a time, and the one that kills its
     worker again fails with that reason.

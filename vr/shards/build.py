@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from joblib import Parallel, delayed
-from tqdm import tqdm
 
 from vr.errors import VrError
 from vr.layout import TMP_PREFIX, describe_folders
 from vr.locks import output_lock
 from vr.manifests.schema import read_manifest
+from vr.progress import progress_bar
 from vr.safepath import UnsafePathError, plain_name
 from vr.shards.format import INDEX, build_index, members_name
 from vr.shards.index import (
@@ -139,7 +139,9 @@ def _scan(
     specs: list[SampleSpec] = []
     rejected: list[Rejected] = []
     runner = Parallel(n_jobs=jobs, prefer="threads", return_as="generator", batch_size=64)
-    for result in tqdm(runner(tasks), total=len(records), desc="scan", unit="video", disable=not progress):
+    for result in progress_bar(
+        runner(tasks), total=len(records), desc="scan", unit="video", disable=not progress
+    ):
         (rejected if isinstance(result, Rejected) else specs).append(result)
     return specs, rejected
 
@@ -159,7 +161,7 @@ def _write_all(
     todo: list[ShardPlan], out: Path, inputs: Inputs, options: ShardOptions, jobs: int, progress: bool
 ) -> list[dict[str, Any]]:
     total = sum(len(s.samples) for s in todo)
-    bar = tqdm(total=total, desc="shard", unit="sample", disable=not progress, smoothing=0.1)
+    bar = progress_bar(total=total, desc="shard", unit="sample", disable=not progress, smoothing=0.1)
     lock, start, done_bytes = threading.Lock(), time.perf_counter(), [0]
 
     def on_sample(nbytes: int) -> None:

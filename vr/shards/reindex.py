@@ -15,9 +15,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from vr.locks import output_lock
+from vr.progress import progress_bar
 from vr.shards.format import (
     INDEX,
     MemberIndexBuilder,
@@ -90,7 +89,7 @@ def reindex_shards(folder: str | os.PathLike, force: bool = False, progress: boo
     with output_lock(folder, "`vr shard` or `vr shard reindex`"):
         index = read_index(store)
         todo = [e for e in index["shards"] if force or "members" not in e or not store.exists(e["members"])]
-        for entry in tqdm(todo, desc="reindex", unit="shard", disable=not progress):
+        for entry in progress_bar(todo, desc="reindex", unit="shard", disable=not progress):
             data = index_shard(store, entry)
             entry["members"] = members_name(entry["name"])
             entry["members_sha256"] = hashlib.sha256(data).hexdigest()

@@ -17,8 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tqdm import tqdm
-
+from vr.progress import progress_bar
 from vr.shards.format import MemberIndex, ShardIndexError, parse_member, read_index
 from vr.shards.jpeg import JpegError, check_jpeg
 from vr.shards.reader import HashingReader, TarFormatError, iter_members
@@ -241,7 +240,7 @@ def verify_shards(
     index = read_index(store)
     problems: list[Problem] = []
     seen: set[str] = set()
-    for entry in tqdm(index["shards"], desc="verify", unit="shard", disable=not progress):
+    for entry in progress_bar(index["shards"], desc="verify", unit="shard", disable=not progress):
         try:
             problems += verify_shard(store, entry, index["labels"], seen, quick)
         except StorageError as e:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from vr.errors import VrError
+from vr.progress import progress_bar
 
 
 class StopFlag:
@@ -165,7 +165,7 @@ def train_epoch(
     batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     start = time.perf_counter() - base.seconds
     optimizer.zero_grad(set_to_none=True)
-    bar = tqdm(total=total, desc=desc, unit="batch", disable=not progress, leave=False)
+    bar = progress_bar(total=total, desc=desc, unit="batch", disable=not progress, leave=False)
     step, error, stopped = first, None, False
     batches = iter(loader)
     while True:
@@ -269,7 +269,9 @@ def predict(
     ids: list[str] = []
     scores, labels, losses = [], [], []
     total = len(loader) if hasattr(loader, "__len__") else None
-    for batch in tqdm(loader, total=total, desc=desc, unit="batch", disable=not progress, leave=False):
+    for batch in progress_bar(
+        loader, total=total, desc=desc, unit="batch", disable=not progress, leave=False
+    ):
         if not len(batch["video_id"]):  # every sample of the batch was unreadable
             continue
         clip, label = to_device(batch, device, channels_last)
