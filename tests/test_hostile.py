@@ -714,7 +714,7 @@ def test_credentials_reach_no_file_and_no_output(tmp_path):
 
 
 def test_redaction_by_name_and_by_value():
-    from vr.redact import redact, redact_text, remember
+    from vr.redact import redact, redact_argv, redact_text, remember
 
     remember({"client_kwargs": {"aws_secret_access_key": "wJalrXUtnFEMIK7MDENG"}})
     value = {
@@ -745,6 +745,15 @@ def test_redaction_by_name_and_by_value():
     ]
     assert clean["state"] == (1, 2.5, None, True)
     assert redact_text("Basic augmentation, 3 crops") == "Basic augmentation, 3 crops"
+    # the command line a lock file records
+    argv = [
+        "--storage-option",
+        'headers={"Authorization": "Bearer tok-5d2a81c3"}',
+        "--storage-option",
+        "secret=abc",
+    ]
+    assert redact_argv(argv) == ["--storage-option", 'headers={"Authorization": "Bearer <redacted>"}',
+                                 "--storage-option", "secret=<redacted>"]  # fmt: skip
     assert redact_text("s3://AKIAIOSFODNN7EXAMPLE:x@b/") == "s3://<redacted>:<redacted>@b/"
 
 

@@ -49,7 +49,14 @@ def test_failures_never_stop_the_run(backend):
     assert by_name["c/v3"].status == FAILED and by_name["c/v3"].reason == "value 3 is a multiple of 3"
     assert by_name["c/v4"].reason == "KeyError" and by_name["c/v4"].source == "src/v4.mp4"
     assert by_name["c/v5"].status == OK and by_name["c/v5"].frames == 25
-    assert summarize(outcomes) == {"total": 8, OK: 5, SKIPPED: 0, FAILED: 3, "frames": 1 + 4 + 25 + 49 + 64}
+    assert summarize(outcomes) == {
+        "total": 8,
+        OK: 5,
+        SKIPPED: 0,
+        FAILED: 3,
+        "warnings": 0,
+        "frames": 1 + 4 + 25 + 49 + 64,
+    }
     pids = {o.reason for o in outcomes if o.status == OK}
     assert (pids == {str(os.getpid())}) == (backend == "threading")  # loky runs in other processes
 

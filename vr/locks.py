@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from vr.errors import VrError
+from vr.redact import redact_argv
 
 LOCK = ".lock"
 
@@ -46,7 +47,7 @@ def output_lock(folder: str | os.PathLike, command: str) -> Iterator[None]:
         program = (
             "vr" if sys.argv and sys.argv[0].endswith(("__main__.py", "/vr")) else Path(sys.argv[0]).name
         )
-        handle.write(f"pid {os.getpid()}: {' '.join([program, *sys.argv[1:]])}\n")
+        handle.write(f"pid {os.getpid()}: {' '.join([program, *redact_argv(sys.argv[1:])])}\n")
         handle.flush()
         try:
             yield

@@ -101,6 +101,16 @@ def redact_text(text: str) -> str:
     return _AWS_KEY_ID.sub(REDACTED, text)
 
 
+def redact_argv(args: list[str]) -> list[str]:
+    """A command line with its credentials replaced: ``KEY=VALUE`` arguments whose key names a secret
+    (``--storage-option token=…``) lose the value, and every argument passes :func:`redact_text`."""
+    out = []
+    for arg in args:
+        key, sep, _ = arg.partition("=")
+        out.append(f"{key}={REDACTED}" if sep and is_secret_key(key.lstrip("-")) else redact_text(arg))
+    return out
+
+
 def redact(value: Any, _secret: bool = False) -> Any:
     """A copy of ``value`` with every credential replaced by :data:`REDACTED` (module docstring);
     anything but dicts, lists, tuples and strings (tensors, numbers, None) is returned as it is."""
