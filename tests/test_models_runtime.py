@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from vr.models import create_model, list_models, model_info
-from vr.train.engine import backward_guard
+from vr.runtime import backward_guard
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -34,6 +34,7 @@ from typing import Any, BinaryIO, TypeVar
 from vr.errors import VrError
 from vr.redact import redact_text, remember
 from vr.safepath import plain_name
+from vr.writing import atomic_write
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 T = TypeVar("T")
@@ -255,10 +256,9 @@ class RemoteStore(Store):
         return self._local
 
     def _download(self, name: str, final: Path, nbytes: int, sha256: str) -> None:
-        tmp = final.with_name(f".tmp-{final.name}.{os.getpid()}")
-        digest, size = hashlib.sha256(), 0
-        try:
-            with self._stream(self.describe(name)) as src, open(tmp, "wb") as dst:
+        def fetch(dst) -> None:  # checked before the file gets its final name
+            digest, size = hashlib.sha256(), 0
+            with self._stream(self.describe(name)) as src:
                 for block in iter(lambda: src.read(8 << 20), b""):
                     digest.update(block)
                     dst.write(block)
@@ -268,9 +268,8 @@ class RemoteStore(Store):
                     f"{self.describe(name)}: {size} bytes with SHA-256 {digest.hexdigest()[:12]}..., the "
                     f"index says {nbytes} bytes with {sha256[:12]}... (changed after indexing?)"
                 )
-            os.replace(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
+
+        atomic_write(final, fetch)
 
     def read(self, name: str) -> bytes:
         local = self._cached(name)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
 
 from vr.bench.memory import peak_memory
 from vr.errors import VrError
 from vr.progress import progress_bar
-
-PRECISIONS = ("fp32", "bf16", "fp16")
+from vr.runtime import autocast, backward_guard, check_precision, use_device
 
 
 @dataclass(frozen=True)
@@ -73,11 +71,10 @@ def measure_model(
 
     from vr.models import check_clip, create_model, model_info
 
-    if precision not in PRECISIONS:
-        raise VrError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if batch < 1 or steps < 1 or warmup < 0:
         raise VrError("batch and steps must be >= 1 and warmup >= 0")
-    device = device or torch.device("cpu")
+    device = use_device(device or torch.device("cpu"))  # cuDNN's autotuner on, as in training
+    check_precision(precision, device, training=train)
     clip = tuple(clip or model_info(name).clip)
     check_clip(name, clip, num_classes, in_channels, **(model_args or {}))
     torch.manual_seed(0)
@@ -90,24 +87,18 @@ def measure_model(
             model = model.to(memory_format=torch.channels_last_3d)
             x = x.contiguous(memory_format=torch.channels_last_3d)
         run = torch.compile(model) if compile else model
-        autocast = (
-            torch.autocast(
-                device.type, dtype=getattr(torch, {"bf16": "bfloat16", "fp16": "float16"}[precision])
-            )
-            if precision != "fp32"
-            else contextlib.nullcontext()
-        )
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9) if train else None
 
         def step() -> None:
             if optimizer is None:
-                with torch.no_grad(), autocast:
+                with torch.no_grad(), autocast(device, precision):
                     run(x)
                 return
             optimizer.zero_grad(set_to_none=True)
-            with autocast:
-                loss = F.cross_entropy(run(x).float(), y)
-            loss.backward()
+            with backward_guard(device, precision):  # the training step as `vr train` runs it
+                with autocast(device, precision):
+                    loss = F.cross_entropy(run(x).float(), y)
+                loss.backward()
             optimizer.step()
 
         sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)

@@ -5,6 +5,11 @@ from __future__ import annotations
 import click
 
 from vr.commands.options import JOBS, SEED, model_args_options, remote_options
+from vr.modality import MODALITIES
+from vr.pipelines.backends import BACKENDS
+from vr.preprocess.flow_engines import ENGINES
+from vr.preprocess.videos import DATASETS
+from vr.runtime import PRECISIONS
 
 _JSON = click.option(
     "--json",
@@ -34,8 +39,8 @@ def bench() -> None:
 
 @bench.command("loader")
 @click.argument("data")
-@click.option("--modality", type=click.Choice(["rgb", "flow"]), default="rgb", show_default=True)
-@click.option("--loader", "backend", type=click.Choice(["torch", "dali"]), default="torch", show_default=True)
+@click.option("--modality", type=click.Choice(list(MODALITIES)), default="rgb", show_default=True)
+@click.option("--loader", "backend", type=click.Choice(BACKENDS), default="torch", show_default=True)
 @click.option("--clip-len", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--size", type=click.IntRange(1), default=112, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True)
@@ -46,7 +51,7 @@ def bench() -> None:
 @click.option("--subset", default=None, help="With a manifest: its subset to read (default: all).")
 @click.option("--model", default=None, help="Also time this model's training step at the same batch.")
 @model_args_options("With --model: a constructor argument (repeatable).")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
 @_DEVICE
 @remote_options
 @_JSON
@@ -63,7 +68,7 @@ def loader_cmd(data, modality, backend, clip_len, size, batch_size, workers, bat
     from vr.bench.machine import describe
     from vr.bench.model import measure_model
     from vr.bench.report import human_seconds, record
-    from vr.train.trainer import resolve_device
+    from vr.runtime import resolve_device
 
     torch_device = resolve_device(device)
     gpu = (torch_device.index or 0) if torch_device.type == "cuda" else None
@@ -97,7 +102,7 @@ def loader_cmd(data, modality, backend, clip_len, size, batch_size, workers, bat
             model,
             clip=(clip_len, size, size),
             batch=batch_size,
-            in_channels=2 if modality == "flow" else 3,
+            in_channels=MODALITIES[modality].channels,
             precision=precision,
             device=torch_device,
             model_args=model_args,
@@ -116,8 +121,8 @@ def loader_cmd(data, modality, backend, clip_len, size, batch_size, workers, bat
 @click.argument("name")
 @click.option("--clip", default=None, help="TxHxW (default: the model's own clip).")
 @click.option("--batch-size", "--batch", "batch", type=click.IntRange(1), default=8, show_default=True)
-@click.option("--modality", type=click.Choice(["rgb", "flow"]), default="rgb", show_default=True)
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@click.option("--modality", type=click.Choice(list(MODALITIES)), default="rgb", show_default=True)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
 @click.option("--channels-last", is_flag=True, help="channels_last_3d model and input.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
 @click.option(
@@ -139,14 +144,14 @@ def model_cmd(name, clip, batch, modality, precision, channels_last, compile_, i
     from vr.bench.machine import describe
     from vr.bench.model import measure_model, parse_clip
     from vr.bench.report import human_bytes, record
-    from vr.train.trainer import resolve_device
+    from vr.runtime import resolve_device
 
     torch_device = resolve_device(device)
     result = measure_model(
         name,
         clip=parse_clip(clip) if clip else None,
         batch=batch,
-        in_channels=2 if modality == "flow" else 3,
+        in_channels=MODALITIES[modality].channels,
         train=not inference,
         precision=precision,
         channels_last=channels_last,
@@ -171,9 +176,9 @@ def model_cmd(name, clip, batch, modality, precision, channels_last, compile_, i
 
 @bench.command("flow")
 @click.argument("frames", type=click.Path(exists=True, file_okay=False))
-@click.option("--engine", type=click.Choice(["auto", "opencv", "torch"]), default="auto", show_default=True)
+@click.option("--engine", type=click.Choice(["auto", *sorted(ENGINES)]), default="auto", show_default=True)
 @click.option("--batch", type=click.IntRange(1), default=8, show_default=True, help="Pairs per engine call.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
 @click.option("--sample", type=click.IntRange(1), default=4, show_default=True, help="Frame folders to time.")
 @click.option(
     "-j", "--jobs", type=JOBS, default=-1, show_default=True, help="Parallel workers (-1: all cores)."
@@ -197,7 +202,7 @@ def flow_cmd(frames, engine, batch, precision, sample, jobs, seed, json_path, qu
 @click.argument("src", type=click.Path(exists=True, file_okay=False))
 @click.option(
     "--dataset",
-    type=click.Choice(["ucf101", "hmdb51", "kinetics", "activitynet", "mit", "folder"]),
+    type=click.Choice(DATASETS),
     default="folder",
     show_default=True,
     help="SRC's layout (as for `vr preprocess extract-frames`).",

@@ -10,6 +10,9 @@ import click
 
 from vr.commands.options import Real, remote_options
 from vr.errors import VrError
+from vr.modality import MODALITIES
+from vr.pipelines.backends import BACKENDS
+from vr.runtime import PRECISIONS
 
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 PER_CLASS_ROWS = 30  # print the per-class table for label sets up to this size
@@ -34,15 +37,15 @@ def _pct(value: float | None) -> str:
 @click.option(
     "--n-crops", type=click.Choice(["1", "3"]), default="3", show_default=True, help="Crops a clip."
 )
-@click.option("--modality", type=click.Choice(["rgb", "flow"]), help="Expected modality (checked).")
+@click.option("--modality", type=click.Choice(list(MODALITIES)), help="Expected modality (checked).")
 @click.option("--frames-root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--flow-root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--subset", help="Manifest subset to evaluate (train/val/test).")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True)
-@click.option("--loader", type=click.Choice(["torch", "dali"]), default="torch", show_default=True)
+@click.option("--loader", type=click.Choice(BACKENDS), default="torch", show_default=True)
 @click.option("--workers", type=click.IntRange(0), default=2, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
 @click.option(
     "-o",
     "--output",
@@ -119,7 +122,7 @@ def eval_command(checkpoint: Path, data: str, mode: str, n_clips: int, n_crops: 
 @click.option("--fps", type=Real(min=0, min_open=True), help="Resample (as preprocessing did).")
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True)
 @click.option("--device", default="auto", show_default=True)
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
 @click.option("--trusted", is_flag=True, help="Load a checkpoint that needs full unpickling.")
 @click.option(
     "--strict",

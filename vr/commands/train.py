@@ -8,7 +8,10 @@ from pathlib import Path
 import click
 
 from vr.commands.options import SEED, Real, model_args_options, remote_options
-from vr.train.config import LOADERS, OPTIMIZERS, PRECISIONS, SCHEDULES
+from vr.modality import MODALITIES
+from vr.pipelines.backends import LOADERS
+from vr.runtime import PRECISIONS
+from vr.train.config import OPTIMIZERS, SCHEDULES
 
 
 def _int_list(ctx, param, value: str) -> list[int]:
@@ -38,7 +41,7 @@ def _int_list(ctx, param, value: str) -> list[int]:
 )
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder.")
 @click.option("--model", default="r3d18", show_default=True, help="A name from `vr models list`.")
-@click.option("--modality", type=click.Choice(["rgb", "flow"]), default="rgb", show_default=True)
+@click.option("--modality", type=click.Choice(list(MODALITIES)), default="rgb", show_default=True)
 @model_args_options("create_model keyword, e.g. widen_factor=0.25 (repeatable).")
 @click.option("--clip-len", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--frame-stride", type=click.IntRange(1), default=1, show_default=True)

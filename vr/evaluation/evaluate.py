@@ -18,14 +18,15 @@ import numpy as np
 import torch
 
 from vr.evaluation.metrics import accuracy, confusion_matrix, per_class_accuracy, write_confusion_png
+from vr.evaluation.predict import predict
 from vr.evaluation.results import EvalError, Results
 from vr.models.checkpoint import load_model
+from vr.runtime import check_precision, resolve_device, use_device
 from vr.writing import write_json
 
 log = logging.getLogger("vr.eval")
 
 MODES = ("clip", "video")
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def check_labels(
@@ -159,23 +160,17 @@ def evaluate(
     from vr.pipelines.loader import build_loader, open_source
     from vr.pipelines.sources import SourceError
     from vr.storage import StorageError
-    from vr.train.engine import predict
-    from vr.train.trainer import TrainError, resolve_device
 
     if mode not in MODES:
         raise EvalError(f"mode must be one of {MODES}, got {mode!r}")
-    if precision not in PRECISIONS:
-        raise EvalError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    dev = use_device(resolve_device(device))
+    check_precision(precision, dev, training=False)
     if mode == "clip":
         n_clips, n_crops = 1, 1
     model, ckpt = load_model(checkpoint, trusted=trusted)
     ckpt_modality = ckpt["modality"]
     if modality is not None and modality != ckpt_modality:
         raise EvalError(f"{checkpoint}: a {ckpt_modality} model, but --modality {modality} was asked for")
-    try:
-        dev = resolve_device(device)
-    except TrainError as e:
-        raise EvalError(str(e)) from None
     where = str(data)
     try:
         source = open_source(

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import torch
 
-from vr.evaluation.evaluate import PRECISIONS, clip_settings
+from vr.evaluation.evaluate import clip_settings
 from vr.evaluation.results import EvalError, Results
 from vr.layout import VIDEO_EXTENSIONS
 from vr.modality import mean_std
@@ -34,6 +34,7 @@ from vr.preprocess.ffmpeg_log import DecodeHealth
 from vr.preprocess.flow_engines import TVL1Params, get_engine
 from vr.preprocess.flow_io import DEFAULT_BOUND, DEFAULT_JPEG_QUALITY, quantize
 from vr.preprocess.probe import VideoError
+from vr.runtime import autocast, check_precision, resolve_device, use_device
 
 log = logging.getLogger("vr.infer")
 
@@ -167,15 +168,11 @@ class Predictor:
         trusted: bool = False,
         strict: bool = False,
     ):
-        from vr.train.trainer import TrainError, resolve_device
-
-        if n_crops not in (1, 3) or n_clips < 1 or batch_size < 1 or precision not in PRECISIONS:
-            raise EvalError(f"need n_clips, batch_size >= 1, n_crops 1 or 3, precision in {PRECISIONS}")
+        if n_crops not in (1, 3) or n_clips < 1 or batch_size < 1:
+            raise EvalError("need n_clips, batch_size >= 1, n_crops 1 or 3")
+        self.device = use_device(resolve_device(device))
+        check_precision(precision, self.device, training=False)
         self.model, ckpt = load_model(checkpoint, trusted=trusted)
-        try:
-            self.device = resolve_device(device)
-        except TrainError as e:
-            raise EvalError(str(e)) from None
         self.model.to(self.device)
         self.precision = precision
         self.labels: list[str] = list(ckpt["labels"])
@@ -205,8 +202,6 @@ class Predictor:
     @torch.no_grad()
     def scores(self, path: str | os.PathLike, health: DecodeHealth | None = None) -> tuple[np.ndarray, int]:
         """Mean softmax ``(K,)`` over the video's clips, and the clip count; raises VideoError."""
-        from vr.train.engine import autocast
-
         clips = torch.from_numpy(video_clips(path, self.modality, **self.clip_args, health=health))
         probs = []
         for batch in clips.split(self.batch_size):

@@ -41,6 +41,7 @@ from vr.manifests.listing import (
 from vr.manifests.report import BuildReport
 from vr.manifests.schema import SUBSETS, Manifest, VideoRecord, record_problem
 from vr.safepath import is_relative_safe
+from vr.writing import atomic_write
 
 FORMATS = ("seed", "mmaction-rawframes", "mmaction-videos", "pyslowfast", "csv")
 LIST_FORMATS = ("mmaction-rawframes", "mmaction-videos", "pyslowfast")
@@ -103,9 +104,7 @@ def csv_text(manifest: Manifest) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, text)
 
 
 def export_manifest(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from vr.errors import VrError
@@ -28,6 +27,7 @@ from vr.manifests.listing import (
 )
 from vr.manifests.report import BuildReport
 from vr.manifests.schema import Manifest
+from vr.writing import atomic_write
 
 MANIFEST_TO_SEED = {ours: theirs for theirs, ours in SEED_SUBSETS.items()}
 
@@ -118,8 +118,4 @@ def misplaced_for_seed(manifest: Manifest) -> list[str]:
 
 def write_seed_json(manifest: Manifest, path: str | os.PathLike) -> None:
     """Write :func:`to_seed_json` of ``manifest`` atomically."""
-    data = to_seed_json(manifest)
-    tmp = Path(f"{os.fspath(path)}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, ensure_ascii=False)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(to_seed_json(manifest), ensure_ascii=False))

@@ -22,6 +22,7 @@ from typing import Any
 
 from vr.errors import VrError
 from vr.safepath import is_relative_safe
+from vr.writing import atomic_write
 
 MANIFEST_VERSION = 1
 SUBSETS = ("train", "val", "test")
@@ -60,14 +61,15 @@ class Manifest:
         return Manifest(self.labels, [v for v in self.videos if v.subset == name], dict(self.meta))
 
     def write(self, path: str | os.PathLike) -> None:
-        """Write atomically (temporary file, then rename)."""
-        tmp = f"{os.fspath(path)}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            header = {"vr_manifest": MANIFEST_VERSION, "labels": self.labels, **self.meta}
-            f.write(json.dumps(header, ensure_ascii=False) + "\n")
+        """Write atomically (:func:`vr.writing.atomic_write`)."""
+        header = {"vr_manifest": MANIFEST_VERSION, "labels": self.labels, **self.meta}
+
+        def lines(f) -> None:
+            f.write((json.dumps(header, ensure_ascii=False) + "\n").encode("utf-8"))
             for video in self.videos:
-                f.write(json.dumps(video.to_json(), ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
+                f.write((json.dumps(video.to_json(), ensure_ascii=False) + "\n").encode("utf-8"))
+
+        atomic_write(path, lines)
 
 
 class ManifestError(VrError, ValueError):

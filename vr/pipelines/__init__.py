@@ -6,7 +6,27 @@ backends draw the same clips (:mod:`vr.pipelines.sampling`) and yield the same b
 with DALI's video reader.
 """
 
-from vr.pipelines.loader import build_loader
-from vr.pipelines.sources import FolderSource, ShardSource, SourceError, open_source
+from __future__ import annotations
 
-__all__ = ["FolderSource", "ShardSource", "SourceError", "build_loader", "open_source"]
+import importlib
+from typing import Any
+
+# exported lazily, so that importing a light submodule (vr.pipelines.backends) loads no torch
+_EXPORTS = {
+    "build_loader": "loader",
+    "FolderSource": "sources",
+    "ShardSource": "sources",
+    "SourceError": "sources",
+    "open_source": "sources",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

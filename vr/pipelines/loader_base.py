@@ -22,14 +22,12 @@ from typing import Any
 
 import torch
 
+from vr.pipelines.backends import BACKENDS
 from vr.pipelines.order import EpochOrder
 from vr.pipelines.sampling import SamplingConfig
 from vr.storage import StorageError
 
 log = logging.getLogger("vr.pipelines")
-
-
-BACKENDS = ("torch", "dali")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from vr.runtime import PRECISIONS as RUNTIME_PRECISIONS
+
 Engine = Callable[[np.ndarray, np.ndarray], np.ndarray]
 EngineFactory = Callable[["TVL1Params"], Engine]
 
@@ -72,7 +74,7 @@ class TVL1Params:
             raise ValueError("; ".join(problems))
 
 
-PRECISIONS = ("fp32", "fp16", "bf16")  # compute precisions an engine may offer; fp32 is every engine's
+PRECISIONS = RUNTIME_PRECISIONS  # compute precisions an engine may offer; fp32 is every engine's
 ENGINES: dict[str, EngineFactory] = {}
 ENGINE_PRECISIONS: dict[str, tuple[str, ...]] = {}
 _local = threading.local()

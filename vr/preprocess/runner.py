@@ -159,10 +159,10 @@ def run_tasks(
 ) -> list[Outcome]:
     """Run ``fn`` on every task in parallel; return every outcome (in completion order).
 
-    A progress bar (vr.progress) shows videos/s and frames/s (the ``frames`` of the outcomes) unless ``quiet``. When a
-    worker process dies (a crash in native code, the OOM killer), the run goes on in a fresh pool; the
-    tasks that may have been running then are run again one at a time, and the one that kills its
-    worker again fails with that reason.
+    A progress bar (:mod:`vr.progress`) shows videos/s and frames/s (the ``frames`` of the outcomes)
+    unless ``quiet``. When a worker process dies (a crash in native code, the OOM killer), the run goes
+    on in a fresh pool; the tasks that may have been running then are run again one at a time, and the
+    one that kills its worker again fails with that reason.
     """
     from joblib import Parallel, delayed
 

@@ -5,9 +5,10 @@ just before the shard is renamed into place), ``_report.json`` and atomic writes
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from vr.writing import atomic_write
 
 PLAN = ".plan.json"
 REPORT = "_report.json"
@@ -15,22 +16,14 @@ PARTS = ".parts"
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary sibling, fsync, and rename over ``path``."""
-    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """:func:`vr.writing.atomic_write` (temporary sibling, fsync, rename over ``path``)."""
+    atomic_write(path, data)
 
 
 def write_json_atomic(path: Path, value: Any) -> None:
-    """Write JSON (indented, sorted keys) to a temporary sibling, fsync, and rename over ``path``."""
-    text = json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    write_bytes_atomic(path, text.encode("utf-8"))
+    """JSON (indented, sorted keys: byte-reproducible) written atomically. Data files (indexes, plans)
+    are written as they are; the folder's report goes through :func:`vr.writing.write_json`."""
+    atomic_write(path, json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def read_json(path: Path) -> Any | None:

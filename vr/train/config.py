@@ -14,13 +14,13 @@ from typing import Any
 
 from vr.errors import VrError
 from vr.modality import MODALITIES, modality
+from vr.pipelines.backends import LOADERS
 from vr.redact import drop_redacted, redact
+from vr.runtime import PRECISIONS
 from vr.writing import write_json
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("multistep", "plateau", "cosine", "none")
-PRECISIONS = ("fp32", "bf16", "fp16")
-LOADERS = ("torch", "dali", "dali-video")  # dali-video: DALI's video reader on raw files (NVDEC on a GPU)
 
 
 class ConfigError(VrError, ValueError):

@@ -27,15 +27,22 @@ class DistInfo:
 
 
 def init_distributed(device: torch.device) -> DistInfo:
-    """Join the process group torchrun describes (``RANK``/``WORLD_SIZE``); a single process otherwise."""
+    """Join the process group torchrun describes (``RANK``/``WORLD_SIZE``); a single process otherwise.
+
+    ``device`` is this process's device as :func:`vr.runtime.resolve_device` chose it (on a GPU:
+    ``LOCAL_RANK % visible GPUs``, already current); the group is bound to it (``device_id``).
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if not dist.is_initialized():
-        # on GPUs both backends: NCCL for CUDA tensors, gloo for any CPU tensor a collective may meet
-        dist.init_process_group("cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo")
-    where = f"cuda:{local_rank}" if device.type == "cuda" else "cpu"
+        if device.type == "cuda":
+            # both backends: NCCL for CUDA tensors, gloo for any CPU tensor a collective may meet
+            dist.init_process_group("cpu:gloo,cuda:nccl", device_id=device)
+        else:
+            dist.init_process_group("gloo")
+    where = str(device) if device.type == "cuda" else "cpu"
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, where)
 
 

@@ -15,6 +15,7 @@ from torch import nn
 
 from vr.errors import VrError
 from vr.progress import progress_bar
+from vr.runtime import autocast, backward_guard, to_device
 
 
 class StopFlag:
@@ -71,46 +72,12 @@ class EpochStats:
         return self.clips / max(self.seconds, 1e-9)
 
 
-def autocast(device: torch.device, precision: str):
-    """Mixed-precision context for ``precision`` in fp32/bf16/fp16."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device.type, dtype=dtype)
-
-
-def backward_guard(device: torch.device, precision: str):
-    """Around a whole training step (forward and backward): with bf16 on the CPU, oneDNN is turned off,
-    because torch 2.13's oneDNN bf16 conv3d backward gives non-finite weight gradients for some shapes
-    (seen in R3D, R(2+1)D, P3D and I3D layers); the native kernels are exact."""
-    if device.type == "cpu" and precision == "bf16":
-        return _onednn_off()
-    return contextlib.nullcontext()
-
-
-@contextlib.contextmanager
-def _onednn_off():
-    previous = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.enabled = previous
-
-
 def shuffle_time(clip: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Permute the frames of every clip (N, C, T, H, W) independently: the frame-shuffled control."""
     n, t = clip.shape[0], clip.shape[2]
     order = torch.stack([torch.randperm(t, generator=generator) for _ in range(n)])
     index = order.view(n, 1, t, 1, 1).expand(-1, clip.shape[1], -1, clip.shape[3], clip.shape[4])
     return clip.gather(2, index.to(clip.device))
-
-
-def to_device(batch: dict, device: torch.device, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    clip = batch["clip"].to(device, non_blocking=True)
-    if channels_last:
-        clip = clip.contiguous(memory_format=torch.channels_last_3d)
-    return clip, batch["label"].to(device, non_blocking=True)
 
 
 def train_epoch(
@@ -251,40 +218,3 @@ def train_epoch(
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
     return EpochStats(loss_sum, correct, int(seen), time.perf_counter() - start, steps=step, dropped=dropped)
-
-
-@torch.no_grad()
-def predict(
-    model: nn.Module,
-    loader: Iterable[dict],
-    device: torch.device,
-    *,
-    precision: str = "fp32",
-    channels_last: bool = False,
-    progress: bool = True,
-    desc: str = "eval",
-) -> tuple[list[str], torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Softmax scores of every clip: (video ids, scores (M, K) float32, labels (M,), losses (M,))."""
-    model.eval()
-    ids: list[str] = []
-    scores, labels, losses = [], [], []
-    total = len(loader) if hasattr(loader, "__len__") else None
-    for batch in progress_bar(
-        loader, total=total, desc=desc, unit="batch", disable=not progress, leave=False
-    ):
-        if not len(batch["video_id"]):  # every sample of the batch was unreadable
-            continue
-        clip, label = to_device(batch, device, channels_last)
-        with autocast(device, precision):
-            logits = model(clip).float()
-        ids.extend(batch["video_id"])
-        scores.append(logits.softmax(1).cpu())
-        labels.append(label.cpu())
-        valid = label >= 0
-        loss = torch.zeros(len(label))
-        if valid.any():
-            loss[valid.cpu()] = F.cross_entropy(logits[valid], label[valid], reduction="none").cpu()
-        losses.append(loss)
-    if not ids:
-        return [], torch.zeros(0, 0), torch.zeros(0, dtype=torch.long), torch.zeros(0)
-    return ids, torch.cat(scores), torch.cat(labels), torch.cat(losses)

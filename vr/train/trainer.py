@@ -13,17 +13,19 @@ from pathlib import Path
 import torch
 
 from vr.errors import Interrupted, VrError
+from vr.evaluation.predict import predict
 from vr.locks import output_lock
 from vr.models.checkpoint import model_checkpoint
 from vr.models.files import CheckpointError, load_checkpoint, save_checkpoint
 from vr.models.registry import ModelArgumentError, UnknownModelError, check_model_args
 from vr.pipelines.sources import data_info
+from vr.runtime import check_precision, resolve_device, use_device
 from vr.storage import StorageError
 from vr.threads import available_cpus, set_torch_threads
 from vr.train.checkpoint import rng_state, set_rng_state, unwrap
 from vr.train.config import TrainConfig
 from vr.train.distributed import DistInfo, all_sum, barrier, init_distributed, shutdown
-from vr.train.engine import EpochStats, StopFlag, predict, train_epoch
+from vr.train.engine import EpochStats, StopFlag, train_epoch
 from vr.train.logs import CsvLog, Scalars
 from vr.train.optim import build_optimizer, build_scheduler, current_lr
 
@@ -32,23 +34,6 @@ log = logging.getLogger("vr.train")
 
 class TrainError(VrError, RuntimeError):
     """A problem with the run's inputs, found before any training work."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` is the GPU where there is one, else the CPU; asking for a missing GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        device = None
-    if device is None or device.type not in ("cpu", "cuda"):
-        raise TrainError(f"--device {name!r}: not a device; use auto, cpu, cuda or cuda:N")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise TrainError(f"--device {name}: this machine has no CUDA GPU (use --device cpu)")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise TrainError(f"--device {name}: this machine has {torch.cuda.device_count()} GPU(s)")
-    return device
 
 
 def build_loaders(
@@ -219,7 +204,9 @@ class Run:
             check_model_args(config.model, config.model_args)
         except (UnknownModelError, ModelArgumentError) as e:
             raise TrainError(f"cannot build model {config.model!r}: {e}") from None
-        self.device = resolve_device(config.device)
+        # this process's device (under a launcher: LOCAL_RANK % visible GPUs), current before the
+        # process group exists, so NCCL and pinned memory never start on another GPU
+        self.device = use_device(resolve_device(config.device))
         self.dist = init_distributed(self.device)
         if self.dist.is_main:  # the run folder has one writer, and holds one run unless resumed
             self._held.enter_context(output_lock(self.out, "`vr train`"))
@@ -227,20 +214,9 @@ class Run:
                 raise TrainError(
                     f"{self.out} already holds a run; use --resume to continue it or another --out"
                 )
-        if self.device.type == "cuda" and self.dist.enabled:
-            self.device = torch.device("cuda", self.dist.local_rank)
-            torch.cuda.set_device(self.device)
         local = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if self.dist.enabled else 1
         self.threads = set_torch_threads(config.threads or max(1, available_cpus() // max(local, 1)))
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed clip shapes: cuDNN picks its fastest 3D kernels
-        if config.precision == "fp16" and self.device.type != "cuda":
-            raise TrainError("--precision fp16 needs a GPU; use bf16 on the CPU")
-        if config.precision == "bf16" and self.device.type == "cpu":
-            log.warning(
-                "--precision bf16 on the CPU: the conv3d backward runs without oneDNN (its bf16 kernels give "
-                "non-finite gradients), which was 50x slower than fp32 on a CPU without AVX512-BF16/AMX"
-            )
+        check_precision(config.precision, self.device)
         torch.manual_seed(config.seed)
         checkpoint = self._checkpoint_to_resume() if resume else None
         self.start_epoch = checkpoint["epoch"] + 1 if checkpoint else 1
@@ -337,8 +313,10 @@ class Run:
         save_checkpoint(self.out / name, state)
 
     def _validate(self) -> tuple[float, float]:
+        # the plain module: a DDP wrapper's forward broadcasts buffers, a collective that a rank whose
+        # validation clips are all unreadable would never join
         ids, scores, labels, losses = predict(
-            self.model,
+            unwrap(self.model),
             self.val_loader,
             self.device,
             precision=self.config.precision,
