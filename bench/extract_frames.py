@@ -2,7 +2,7 @@
 
 Same videos, same job count, same output size, each in its own fresh output folder:
 - seed: ``generate_video_jpgs``'s way: per video one probe subprocess (its ffprobe call; there is no
-  ffprobe here, so ``ffmpeg -i``, as ``vr.preprocess.probe`` parses it) and one ffmpeg subprocess
+  ffprobe here, so ``ffmpeg -i``, as ``vr.video.probe`` parses it) and one ffmpeg subprocess
   (``-vf scale=-1:240 -threads 1``), videos in a joblib threading pool; every method writes the same
   JPEG quality (``--quality``; the seed itself leaves ffmpeg's 200 kb/s default, far lower quality);
 - bare: a thread pool running exactly vr's ffmpeg command per video, nothing else (the floor);
@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 from joblib import Parallel, delayed
 
-from vr.preprocess.ffmpeg_bin import ffmpeg_exe
 from vr.preprocess.frames import FrameOptions, extract_frames, frames_command
-from vr.preprocess.probe import probe
-from vr.preprocess.videos import find_videos
+from vr.video.ffmpeg_bin import ffmpeg_exe
+from vr.video.find import find_videos
+from vr.video.probe import probe
 
 
 def make_videos(root: Path, n: int, frames: int, width: int, height: int) -> None:

@@ -24,8 +24,8 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from vr import layout
-from vr.preprocess.flow import FlowOptions, FlowTask, find_frame_folders, flow_tvl1, flow_video
-from vr.preprocess.flow_engines import TVL1Params, get_engine
+from vr.preprocess.flow.engines import TVL1Params, get_engine
+from vr.preprocess.flow.tvl1 import FlowOptions, FlowTask, find_frame_folders, flow_tvl1, flow_video
 
 WIDTH, HEIGHT = 340, 256
 

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from vr.preprocess.tvl1_torch import TorchTVL1
+from vr.preprocess.flow.tvl1_torch import TorchTVL1
 
 
 def _clips() -> list[Path]:

@@ -17,12 +17,12 @@ from click.testing import CliRunner
 
 from vr import layout
 from vr.cli import cli
-from vr.preprocess.decode import iter_frames
-from vr.preprocess.ffmpeg_bin import ffmpeg_exe
 from vr.preprocess.frames import FrameOptions, extract_frames
-from vr.preprocess.probe import VideoError, probe
 from vr.preprocess.runner import FAILED, OK, SKIPPED
-from vr.preprocess.videos import find_videos
+from vr.video.decode import iter_frames
+from vr.video.ffmpeg_bin import ffmpeg_exe
+from vr.video.find import find_videos
+from vr.video.probe import VideoError, probe
 
 W, H, N = 64, 48, 12
 CODECS = {  # container suffix -> ffmpeg encoder arguments (high quality, so frames stay comparable)

@@ -13,11 +13,11 @@ from click.testing import CliRunner
 
 from vr import layout
 from vr.cli import cli
-from vr.preprocess.ffmpeg_bin import ffmpeg_exe
-from vr.preprocess.flow import FlowOptions, flow_tvl1
-from vr.preprocess.flow_engines import ENGINES, TVL1Params, get_engine, opencv_engine, register_engine
-from vr.preprocess.flow_io import dequantize, quantize, read_pair
+from vr.preprocess.flow.engines import ENGINES, TVL1Params, get_engine, opencv_engine, register_engine
+from vr.preprocess.flow.io import dequantize, quantize, read_pair
+from vr.preprocess.flow.tvl1 import FlowOptions, flow_tvl1
 from vr.preprocess.runner import FAILED, OK, SKIPPED
+from vr.video.ffmpeg_bin import ffmpeg_exe
 
 SHIFT = (3, -2)  # content moves 3 px right and 2 px up per frame: flow (x, y) = (3, -2)
 

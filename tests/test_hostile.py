@@ -523,7 +523,7 @@ def test_a_convert_weights_checkpoint_evaluates_with_class_indices(motion, tmp_p
 
 def test_option_rules_hold_for_python_callers_too(motion, tmp_path):
     """Rules once checked only by the CLI are the library's: the same error from Python."""
-    from vr.preprocess.flow import FlowOptions, flow_tvl1
+    from vr.preprocess.flow.tvl1 import FlowOptions, flow_tvl1
     from vr.preprocess.frames import FrameOptions
     from vr.shards import ShardOptions, build_shards
 
@@ -847,7 +847,7 @@ def _damaged_h264(path: Path) -> Path:
     "Invalid NAL unit size" and "Error splitting the input into NAL units"."""
     import random
 
-    from vr.preprocess.ffmpeg_bin import ffmpeg_exe
+    from vr.video.ffmpeg_bin import ffmpeg_exe
 
     cmd = [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25"]
     cmd += ["-frames:v", "100", "-c:v", "libx264", "-g", "10", "-pix_fmt", "yuv420p", str(path)]

@@ -14,11 +14,12 @@ from test_evaluate import make_checkpoint
 from vr import layout
 from vr.cli import cli
 from vr.datasets.encode import write_video
-from vr.evaluation.infer import Predictor, find_video_files, training_data_info, video_clips
+from vr.evaluation.infer import Predictor, training_data_info, video_clips
 from vr.manifests.schema import Manifest, VideoRecord
 from vr.pipelines.loader import build_loader
-from vr.preprocess.flow import FlowOptions, FlowTask, flow_video
+from vr.preprocess.flow.tvl1 import FlowOptions, FlowTask, flow_video
 from vr.preprocess.frames import FrameOptions, FrameTask, extract_video
+from vr.video.find import video_files
 
 LABELS = [f"class{c}" for c in range(7)]
 SHORT = 32  # decoding short side (the "training data" here is preprocessed at this size)
@@ -98,7 +99,7 @@ def test_cli_infer_reports_bad_files_and_goes_on(video, tmp_path):
     (folder / "a.avi").write_bytes(video.read_bytes())
     (folder / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
     (folder / "notes.txt").write_text("not a video")
-    assert [p.name for p in find_video_files([folder])] == ["a.avi", "broken.mp4"]
+    assert [p.name for p in video_files([folder])] == ["a.avi", "broken.mp4"]
     args = ["infer", str(ckpt), str(folder), "--short-side", str(SHORT), "--n-clips", "2", "--quiet"]
     result = CliRunner().invoke(cli, [*args, "--topk", "3"])
     assert result.exit_code == 1, result.output
@@ -136,7 +137,7 @@ def test_checkpoint_keeps_the_preprocessing_for_infer(video, tmp_path):
     from vr.models import load_checkpoint, save_checkpoint
     from vr.pipelines.loader import open_source
     from vr.pipelines.sources import data_info
-    from vr.preprocess.flow_engines import TVL1Params
+    from vr.preprocess.flow.engines import TVL1Params
 
     params = TVL1Params(nscales=2, warps=2, epsilon=0.05)
     options = FlowOptions(engine="opencv", size=40, bound=10.0, params=params)

@@ -11,7 +11,7 @@ from test_pipelines_data import VIDEO_MIX, frame_index, make_shards
 from vr.pipelines import build_loader
 from vr.pipelines.read import read_clip
 from vr.pipelines.video import RawVideoError, VideoClipLoader
-from vr.preprocess.ffmpeg_bin import ffmpeg_exe
+from vr.video.ffmpeg_bin import ffmpeg_exe
 
 pytest.importorskip("nvidia.dali")
 

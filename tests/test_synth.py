@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from vr.cli import cli
 from vr.datasets.synth import SynthConfig, generate
-from vr.preprocess.ffmpeg_bin import ffmpeg_exe
+from vr.video.ffmpeg_bin import ffmpeg_exe
 
 SMALL = [
     "--classes",

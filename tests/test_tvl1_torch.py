@@ -10,15 +10,15 @@ from click.testing import CliRunner
 
 from vr import layout
 from vr.cli import cli
-from vr.preprocess.flow_engines import TVL1Params, get_engine
-from vr.preprocess.tvl1_ops import (
+from vr.preprocess.flow.engines import TVL1Params, get_engine
+from vr.preprocess.flow.tvl1_ops import (
     median_blur,
     median_of_sorted_columns,
     remap_cubic,
     resize_linear,
     sorting_network,
 )
-from vr.preprocess.tvl1_torch import TorchTVL1, pyramid_sizes
+from vr.preprocess.flow.tvl1_torch import TorchTVL1, pyramid_sizes
 
 SIZE = (96, 72)  # (width, height) of the test frames
 BOUND = 20.0  # the flow JPG clipping bound

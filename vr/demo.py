@@ -161,8 +161,8 @@ def prepare_data(config: DemoConfig, timer: Timer, quiet: bool, flow: bool = Tru
     train/val shards (RGB and Flow, or RGB only with ``flow=False``). Every stage resumes."""
     from vr.datasets.synth import generate
     from vr.manifests.build import build_manifest
-    from vr.preprocess.flow import FlowOptions, flow_tvl1
-    from vr.preprocess.flow_engines import TVL1Params
+    from vr.preprocess.flow.engines import TVL1Params
+    from vr.preprocess.flow.tvl1 import FlowOptions, flow_tvl1
     from vr.preprocess.frames import FrameOptions, extract_frames
     from vr.shards.build import build_shards
     from vr.shards.plan import ShardOptions

@@ -95,7 +95,7 @@ def measure_extract(
     """Extract the frames of ``sample`` random videos of ``src`` (as `vr preprocess extract-frames` would,
     into a temporary folder, deleted after) and time it."""
     from vr.preprocess.frames import FrameOptions, FrameTask, extract_video
-    from vr.preprocess.videos import list_videos
+    from vr.video.find import list_videos
 
     try:
         options = FrameOptions(size=size, fps=fps, quality=quality)
@@ -133,8 +133,8 @@ def measure_flow(
 ) -> PreprocessBench:
     """TV-L1 flow of ``sample`` random frame folders of ``frames`` (as `vr preprocess flow-tvl1` would,
     into a temporary folder, deleted after) and time it; ``frames`` counts flow pairs."""
-    from vr.preprocess.flow import FlowOptions, FlowTask, find_frame_folders, flow_video
-    from vr.preprocess.flow_engines import get_engine, gpu_jobs, resolve_engine
+    from vr.preprocess.flow.engines import get_engine, gpu_jobs, resolve_engine
+    from vr.preprocess.flow.tvl1 import FlowOptions, FlowTask, find_frame_folders, flow_video
 
     try:
         options = FlowOptions(engine=engine, batch=batch, precision=precision)

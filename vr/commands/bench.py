@@ -7,9 +7,9 @@ import click
 from vr.commands.options import JOBS, SEED, model_args_options, remote_options
 from vr.modality import MODALITIES
 from vr.pipelines.backends import BACKENDS
-from vr.preprocess.flow_engines import ENGINES
-from vr.preprocess.videos import DATASETS
+from vr.preprocess.flow.engines import ENGINES
 from vr.runtime import PRECISIONS
+from vr.video.find import DATASETS
 
 _JSON = click.option(
     "--json",

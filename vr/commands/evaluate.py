@@ -137,9 +137,10 @@ def infer_command(
     from vr.threads import prepare_openmp
 
     prepare_openmp()  # before torch is imported: see vr.threads
-    from vr.evaluation.infer import Predictor, find_video_files
+    from vr.evaluation.infer import Predictor
+    from vr.video.find import video_files
 
-    files = find_video_files(videos)
+    files = video_files(videos)
     if not files:
         raise click.UsageError("no video files in " + ", ".join(map(str, videos)))
     try:

@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 
 from vr.commands.options import JOBS, Real
-from vr.preprocess.flow_engines import ENGINES, PRECISIONS, TVL1Params
+from vr.preprocess.flow.engines import ENGINES, PRECISIONS, TVL1Params
 from vr.preprocess.runner import BACKENDS, REPORT_NAME, Outcome, failure_lines, summarize
-from vr.preprocess.videos import DATASETS
+from vr.video.find import DATASETS
 
 _SRC = click.Path(exists=True, file_okay=False, path_type=Path)
 _DST = click.Path(file_okay=False, path_type=Path)
@@ -214,7 +214,7 @@ def flow_tvl1_cmd(src: Path, dst: Path, from_video: bool, **kwargs) -> None:
     SRC is a frame folder tree (from extract-frames) or, with --from-video, a video tree. Each flow
     component is clipped to +-BOUND px and mapped to 0..255 (128 = no motion). N frames give N-1 pairs.
     """
-    from vr.preprocess.flow import FlowOptions, flow_tvl1
+    from vr.preprocess.flow.tvl1 import FlowOptions, flow_tvl1
 
     try:
         params = TVL1Params(
@@ -242,7 +242,7 @@ def flow_tvl1_cmd(src: Path, dst: Path, from_video: bool, **kwargs) -> None:
 @click.option("--bound", type=Real(min=0, min_open=True), help="Default: the folder's marker, else 20.")
 def flow_preview_cmd(flow_dir: Path, out: Path, pairs: int, bound: float | None) -> None:
     """Write OUT (e.g. a .png): a strip of a video's flow, hue = direction, brightness = speed."""
-    from vr.preprocess.flow_preview import flow_preview
+    from vr.preprocess.flow.preview import flow_preview
 
     try:
         flow_preview(flow_dir, out, n=pairs, bound=bound)

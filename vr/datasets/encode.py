@@ -10,7 +10,7 @@ import ffmpeg
 import numpy as np
 
 from vr.errors import VrError
-from vr.preprocess.ffmpeg_bin import ffmpeg_exe
+from vr.video.ffmpeg_bin import ffmpeg_exe
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -23,34 +22,23 @@ import torch
 
 from vr.evaluation.evaluate import clip_settings
 from vr.evaluation.results import EvalError, Results
-from vr.layout import VIDEO_EXTENSIONS
 from vr.modality import mean_std
 from vr.modality import modality as modality_of
 from vr.models.checkpoint import load_model
 from vr.pipelines.decode import decode_clip
 from vr.pipelines.read import RawClip
 from vr.pipelines.sampling import SamplingConfig, clip_spec
-from vr.preprocess.ffmpeg_log import DecodeHealth
-from vr.preprocess.flow_engines import TVL1Params, get_engine
-from vr.preprocess.flow_io import DEFAULT_BOUND, DEFAULT_JPEG_QUALITY, quantize
-from vr.preprocess.probe import VideoError
+from vr.preprocess.flow.engines import TVL1Params, get_engine
+from vr.preprocess.flow.io import DEFAULT_BOUND, DEFAULT_JPEG_QUALITY, quantize
 from vr.runtime import autocast, check_precision, resolve_device, use_device
+from vr.video.ffmpeg_log import DecodeHealth
+from vr.video.jpeg import encode_jpeg
+from vr.video.probe import VideoError
 
 log = logging.getLogger("vr.infer")
 
 DEFAULT_SHORT_SIDE = 240  # extract-frames' and flow-tvl1's default when the training data is not at hand
 RGB_JPEG_QUALITY = 95
-
-
-def find_video_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """The files given, and every video file (by extension) under the folders given, sorted per folder."""
-    found: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
-        else:
-            found.append(p)
-    return list(dict.fromkeys(found))
 
 
 def training_data_info(ckpt: dict) -> dict:
@@ -78,13 +66,6 @@ def training_data_info(ckpt: dict) -> dict:
         return {}
 
 
-def _encode(image: np.ndarray, quality: int) -> bytes:
-    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise VideoError("OpenCV could not encode a frame")
-    return data.tobytes()
-
-
 def video_clips(
     path: str | os.PathLike,
     modality: str,
@@ -101,10 +82,10 @@ def video_clips(
 ) -> np.ndarray:
     """The ``n_clips x n_crops`` evaluation clips of a video file: ``(V, C, T, size, size)`` float32.
 
-    Raises :class:`~vr.preprocess.probe.VideoError` when the video cannot be decoded (or, for Flow, has
+    Raises :class:`~vr.video.probe.VideoError` when the video cannot be decoded (or, for Flow, has
     fewer than 2 frames); ``health`` is filled in with the decoder's errors and frame counts.
     """
-    from vr.preprocess.decode import iter_frames
+    from vr.video.decode import iter_frames
 
     flow = modality_of(modality).flow
     frames: list = []  # RGB: JPEG bytes; Flow: grayscale frames (flow only for the pairs the clips use)
@@ -114,7 +95,7 @@ def video_clips(
         if flow:
             frames.append(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
         else:
-            frames.append([_encode(np.ascontiguousarray(rgb[:, :, ::-1]), RGB_JPEG_QUALITY)])
+            frames.append([encode_jpeg(rgb, RGB_JPEG_QUALITY)])
     n = len(frames) - 1 if flow else len(frames)
     if n < 1:
         raise VideoError("fewer than 2 frames: no flow pair" if flow else "no video frames")
@@ -127,7 +108,7 @@ def video_clips(
         pairs = {}
         for i in sorted({p for s in specs for p in s.positions}):
             flow = engine(frames[i][None], frames[i + 1][None])[0]
-            pairs[i] = [_encode(quantize(flow[..., c], bound), DEFAULT_JPEG_QUALITY) for c in (0, 1)]
+            pairs[i] = [encode_jpeg(quantize(flow[..., c], bound), DEFAULT_JPEG_QUALITY) for c in (0, 1)]
         frames = pairs
     mean, std = mean_std(modality)
     clips = []

@@ -8,8 +8,7 @@ with DALI's video reader.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from vr.lazy import lazy_exports
 
 # exported lazily, so that importing a light submodule (vr.pipelines.backends) loads no torch
 _EXPORTS = {
@@ -22,11 +21,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import torch
 
 from vr.errors import VrError
 from vr.modality import mean_std
-from vr.preprocess.probe import probe
+from vr.video.probe import probe
 
 CPU_CODECS = ("vp8", "vp9", "mjpeg")
 
@@ -144,14 +143,14 @@ def video_loader(
     """A :class:`VideoClipLoader` of a manifest's videos, found under ``videos_root`` as ``vr shard
     --from-video`` finds them (``<path>`` or ``<path>.mp4``, ``.webm``...); ``kwargs`` go to it."""
     from vr.manifests.schema import Manifest, read_manifest
-    from vr.shards.plan import find_video
+    from vr.video.find import video_for
 
     data = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)
     if subset is not None:
         data = data.subset(subset)
     files, labels, missing = [], [], []
     for record in data.videos:
-        path = find_video(Path(videos_root), record.path)
+        path = video_for(videos_root, record.path)
         if path is None:
             missing.append(record.path)
         elif record.label_index is not None:

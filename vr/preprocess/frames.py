@@ -17,13 +17,13 @@ from pathlib import Path
 import ffmpeg
 
 from vr import layout
-from vr.preprocess.ffmpeg_bin import ffmpeg_exe
-from vr.preprocess.ffmpeg_log import LOG_ARGS, damage, decode_health, error_line, parse_log
-from vr.preprocess.geometry import check_size_args, scale_expressions
 from vr.preprocess.jobs import require_videos, run_per_video
-from vr.preprocess.probe import VideoError, check_readable, parse_stream
 from vr.preprocess.runner import OK, Outcome
-from vr.preprocess.videos import list_videos
+from vr.video.ffmpeg_bin import ffmpeg_exe
+from vr.video.ffmpeg_log import LOG_ARGS, damage, decode_health, error_line, parse_log
+from vr.video.find import list_videos
+from vr.video.geometry import check_size_args, scale_expressions
+from vr.video.probe import VideoError, check_readable, parse_stream
 
 
 @dataclass(frozen=True)

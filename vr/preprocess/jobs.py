@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from vr.layout import TMP_PREFIX, is_complete
 from vr.locks import output_lock
 from vr.preprocess.runner import FAILED, REPORT_NAME, SKIPPED, Outcome, run_tasks, write_report
-from vr.preprocess.videos import Listing
+from vr.video.find import Listing
 
 S = TypeVar("S")
 
@@ -70,7 +70,7 @@ def previous_warnings(dst: Path) -> dict[str, str]:
 
 def listing_failures(listing: Listing, src: str | os.PathLike) -> list[Outcome]:
     """A failed outcome for every entry of the source tree that could not be taken (see
-    :class:`~vr.preprocess.videos.Listing`), named by its path under ``src``."""
+    :class:`~vr.video.find.Listing`), named by its path under ``src``."""
     root = Path(src).absolute()
     out = []
     for path, reason in listing.problems:

@@ -6,8 +6,7 @@ does not import OpenCV, NumPy and joblib with the writer.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from vr.lazy import lazy_exports
 
 _EXPORTS = {
     "BuildResult": "build",
@@ -30,11 +29,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from vr import layout
-from vr.layout import VIDEO_EXTENSIONS
 from vr.manifests.schema import VideoRecord, record_problem
 from vr.shards.format import MODALITIES, flow_members, rgb_member
+from vr.video.find import video_for
 
 BLOCK = 512
 NAME_FIELD = 100  # longer member names get a GNU long-name record
@@ -273,7 +273,7 @@ def scan_record(
     spec = SampleSpec(key, record)
     sizes: dict[str, list[int]] = {}
     if options.rgb and video_root is not None:
-        found = find_video(video_root, record.path)
+        found = video_for(video_root, record.path)
         if found is None:
             return reject(f"video missing: {video_root / record.path}.*")
         spec.video = found.relative_to(video_root).as_posix()
@@ -301,18 +301,6 @@ def scan_record(
     }
     spec.fingerprint = _digest({**identity, "sizes": sizes})
     return spec
-
-
-def find_video(root: Path, relpath: str) -> Path | None:
-    """The video for a manifest ``path`` under ``root``: the path itself, or with a known extension."""
-    exact = root / relpath
-    if exact.is_file():
-        return exact
-    for ext in VIDEO_EXTENSIONS:
-        for candidate in (exact.with_name(exact.name + ext), exact.with_name(exact.name + ext.upper())):
-            if candidate.is_file():
-                return candidate
-    return None
 
 
 def _digest(value: Any) -> str:

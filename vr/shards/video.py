@@ -5,22 +5,13 @@ from __future__ import annotations
 from contextlib import closing
 from pathlib import Path
 
-import cv2
-
-from vr.preprocess.decode import iter_frames
-from vr.preprocess.ffmpeg_log import DecodeHealth
-from vr.preprocess.probe import VideoError
 from vr.shards.format import rgb_member
 from vr.shards.plan import SampleSpec, ShardOptions
 from vr.shards.samples import Members, SampleError
-
-
-def encode_jpeg(rgb, quality: int) -> bytes:
-    """An RGB ``(H, W, 3)`` uint8 frame as JPEG bytes (OpenCV, deterministic for a given build)."""
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise SampleError("JPEG encoding failed")
-    return buf.tobytes()
+from vr.video.decode import iter_frames
+from vr.video.ffmpeg_log import DecodeHealth
+from vr.video.jpeg import encode_jpeg
+from vr.video.probe import VideoError
 
 
 def video_members(

@@ -176,12 +176,12 @@ def opencv_engine(params: TVL1Params) -> Engine:
 
 @register_engine("torch", precisions=PRECISIONS)
 def torch_engine(params: TVL1Params, precision: str = "fp32") -> Engine:
-    """The batched PyTorch TV-L1 of :mod:`vr.preprocess.tvl1_torch`: the same algorithm and parameters as
+    """The batched PyTorch TV-L1 of :mod:`vr.preprocess.flow.tvl1_torch`: the same algorithm and parameters as
     OpenCV's, many pairs at once, on CUDA when present (one thread per worker on the CPU). ``precision``
     is the compute dtype: fp32 (OpenCV's), fp16 (within 0.1 px of it) or bf16 (coarser, see the tests)."""
     import torch
 
-    from vr.preprocess.tvl1_torch import DTYPES, TorchTVL1
+    from vr.preprocess.flow.tvl1_torch import DTYPES, TorchTVL1
 
     on_gpu = torch.cuda.is_available()
     if not on_gpu:

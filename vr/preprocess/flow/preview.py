@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from vr import layout
-from vr.preprocess.flow_io import DEFAULT_BOUND, read_pair
+from vr.preprocess.flow.io import DEFAULT_BOUND, read_pair
 
 
 def flow_to_bgr(flow: np.ndarray, max_magnitude: float) -> np.ndarray:

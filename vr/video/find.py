@@ -1,4 +1,7 @@
-"""Finding a dataset's videos in its usual source layout, and where each one's output folder goes.
+"""Finding videos: a dataset's videos in its usual source layout and where each one's output folder goes
+(:func:`list_videos`), the video file of a manifest entry (:func:`video_for`), and the video files
+given on a command line, folders searched (:func:`video_files`). Links are followed to files only: a
+folder link is not walked into (no loops), a dangling link is reported, not a crash.
 
 | dataset | source layout | output |
 | --- | --- | --- |
@@ -144,3 +147,33 @@ def find_videos(
 ) -> list[VideoSource]:
     """The videos of ``src`` in ``dataset``'s layout (see :func:`list_videos`)."""
     return list_videos(src, dataset, extensions).videos
+
+
+def video_for(root: str | os.PathLike, relpath: str) -> Path | None:
+    """The video of a manifest ``path`` under ``root``: the path itself, or with a known extension
+    (``<path>.mp4``, ``.avi``, …, also in capitals); None when there is none."""
+    exact = Path(root) / relpath
+    if exact.is_file():
+        return exact
+    for ext in VIDEO_EXTENSIONS:
+        for candidate in (exact.with_name(exact.name + ext), exact.with_name(exact.name + ext.upper())):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def video_files(paths: list[str | os.PathLike] | tuple[str | os.PathLike, ...]) -> list[Path]:
+    """The files given, and every video file (by extension) under the folders given, at any depth,
+    sorted per folder, each once; hidden entries and links to folders are not walked into."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if not p.is_dir():
+            found.append(p)
+            continue
+        for folder, dirs, files in os.walk(p):  # followlinks=False: a folder link cannot loop
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                path = Path(folder) / name
+                if not name.startswith(".") and name.lower().endswith(VIDEO_EXTENSIONS) and path.is_file():
+                    found.append(path)
+    return list(dict.fromkeys(found))

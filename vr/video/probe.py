@@ -14,8 +14,8 @@ import subprocess
 from dataclasses import dataclass
 
 from vr.errors import VrError
-from vr.preprocess.ffmpeg_bin import ffmpeg_exe
-from vr.preprocess.ffmpeg_log import error_line
+from vr.video.ffmpeg_bin import ffmpeg_exe
+from vr.video.ffmpeg_log import error_line
 
 
 class VideoError(VrError, RuntimeError):

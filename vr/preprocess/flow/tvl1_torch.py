@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vr.preprocess.tvl1_ops import (
+from vr.preprocess.flow.tvl1_ops import (
     centered_gradient,
     divergence,
     forward_gradient,

@@ -18,15 +18,15 @@ import cv2
 import numpy as np
 
 from vr import layout
-from vr.preprocess.decode import iter_frames
-from vr.preprocess.ffmpeg_log import DecodeHealth
-from vr.preprocess.flow_engines import PRECISIONS, TVL1Params, get_engine, gpu_jobs, resolve_engine
-from vr.preprocess.flow_io import DEFAULT_BOUND, DEFAULT_JPEG_QUALITY, write_pair
-from vr.preprocess.geometry import check_size_args, scaled_size
+from vr.preprocess.flow.engines import PRECISIONS, TVL1Params, get_engine, gpu_jobs, resolve_engine
+from vr.preprocess.flow.io import DEFAULT_BOUND, DEFAULT_JPEG_QUALITY, write_pair
 from vr.preprocess.jobs import require_videos, run_per_video
-from vr.preprocess.probe import VideoError
 from vr.preprocess.runner import OK, Outcome
-from vr.preprocess.videos import list_videos
+from vr.video.decode import iter_frames
+from vr.video.ffmpeg_log import DecodeHealth
+from vr.video.find import list_videos
+from vr.video.geometry import check_size_args, scaled_size
+from vr.video.probe import VideoError
 
 VIDEO_DEFAULT_SIZE = 240  # short side when flow is computed from videos and no size is given
 

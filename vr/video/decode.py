@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import ffmpeg
 import numpy as np
 
-from vr.preprocess.ffmpeg_bin import ffmpeg_exe
-from vr.preprocess.ffmpeg_log import LOG_ARGS, DecodeHealth, damage, decode_health, error_line, parse_log
-from vr.preprocess.geometry import scaled_size
-from vr.preprocess.probe import VideoError, probe
+from vr.video.ffmpeg_bin import ffmpeg_exe
+from vr.video.ffmpeg_log import LOG_ARGS, DecodeHealth, damage, decode_health, error_line, parse_log
+from vr.video.geometry import scaled_size
+from vr.video.probe import VideoError, probe
 
 
 def decode_command(
@@ -49,7 +49,7 @@ def iter_frames(
     (0: ffmpeg's choice). Raises VideoError (one-line reason) when the video cannot be decoded; a
     video cut short or damaged mid-stream raises after its last decoded frame. ``health``, when given,
     is filled in once the last frame has been read: the decoder's errors and frame counts
-    (:class:`~vr.preprocess.ffmpeg_log.DecodeHealth`), for the caller to report a damaged video.
+    (:class:`~vr.video.ffmpeg_log.DecodeHealth`), for the caller to report a damaged video.
     """
     info = probe(path, count=False)
     out_w, out_h = scaled_size(info.width, info.height, size, width, height, even=even)
