@@ -233,3 +233,14 @@ def test_vr_train_slowfast_on_both_backends(shards, tmp_path, modality):
         assert model.model_args["in_channels"] == (3 if modality == "rgb" else 2)
         with torch.no_grad():
             torch.testing.assert_close(model(a["clip"]), model(b["clip"]), rtol=0, atol=0.05)
+
+
+def test_the_shuffling_video_reader_buffers_within_a_memory_budget():
+    """DALI's default initial_fill (1024 whole sequences decoded before the first batch) is bounded by
+    a budget of decoded bytes: 1 GiB holds 291 sequences of 16x240x320 RGB, 10 of 16x1080p, at most 1024."""
+    from vr.pipelines.video import MAX_INITIAL_FILL, SHUFFLE_BUDGET, shuffle_fill
+
+    assert shuffle_fill(320, 240, 16) == SHUFFLE_BUDGET // (16 * 320 * 240 * 3) == 291
+    assert shuffle_fill(1920, 1080, 16) == 10
+    assert shuffle_fill(1920, 1080, 256) == 1  # never 0
+    assert shuffle_fill(32, 24, 4) == MAX_INITIAL_FILL

@@ -186,6 +186,9 @@ def _clip_graph(callback: ClipSource, parallel: bool, decode_device: str, prefet
             output_type=image_type,
             normalized_anchor=False,
             normalized_shape=False,
+            # nvJPEG upsamples chroma like libjpeg-turbo's default ("fancy"), so the pixels a GPU
+            # trains on are those `vr eval`/`vr infer` see through the CPU decoders
+            jpeg_fancy_upsampling=True,
         )
 
     def sequence(encoded, image_type):
