@@ -109,6 +109,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Synthetic videos -> frames -> TV-L1 flow -> manifest -> shards -> RGB and Flow 3D CNNs -> "
         "video-level evaluation -> two-stream fusion, then a table of accuracies and stage times.",
     ),
+    "doctor": (
+        "vr.commands.doctor",
+        "doctor",
+        "What this machine can do for vr: torch, GPUs, NCCL, DALI and nvJPEG, ffmpeg, OpenCV TV-L1, CPUs.",
+    ),
     "eval": (
         "vr.commands.evaluate",
         "eval_command",
