@@ -20,7 +20,6 @@ Every model is evaluated at video level on the test split (3 clips per video) an
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
@@ -44,7 +43,7 @@ def train_ddp(config: TrainConfig, processes: int) -> None:
     run = Path(config.out)
     run.mkdir(parents=True, exist_ok=True)
     config_file = run / "bench_config.json"
-    config_file.write_text(json.dumps(dataclasses.asdict(config)))
+    config_file.write_text(json.dumps(config.to_json()))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += [f"--nproc-per-node={processes}", __file__, "--worker", str(config_file)]
     subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -61,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     if args.worker:  # one torchrun process
-        train_single(TrainConfig(**json.loads(Path(args.worker).read_text())))
+        train_single(TrainConfig.from_options(**json.loads(Path(args.worker).read_text())))
         return
 
     demo = DemoConfig(out=args.out)
@@ -71,15 +70,15 @@ def main() -> None:
     runs = Path(args.out) / "runs"
     for modality in ("rgb", "flow"):
         base = demo_train_config(demo, modality, on_gpu)
-        shuffled = dataclasses.replace(base, shuffle_frames=True)
+        shuffled = base.with_options(shuffle_frames=True)
         variants = [(f"shuffled frames ({modality})", shuffled, "single")]
-        ddp = dataclasses.replace(base, lr=base.lr * args.processes)
+        ddp = base.with_options(lr=base.lr * args.processes)
         variants.append((f"DDP x{args.processes} ({modality})", ddp, "ddp"))
         for seed in args.seeds:
-            variants.append((f"seed {seed} ({modality})", dataclasses.replace(base, seed=seed), "single"))
+            variants.append((f"seed {seed} ({modality})", base.with_options(seed=seed), "single"))
         for name, config, how in variants:
             slug = name.replace(" ", "_").replace("(", "").replace(")", "")
-            config = dataclasses.replace(config, out=str(runs / slug))
+            config = config.with_options(out=str(runs / slug))
             print(f"training {name} ...", flush=True)
             if how == "ddp":
                 train_ddp(config, args.processes)

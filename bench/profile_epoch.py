@@ -42,9 +42,8 @@ def main() -> None:
     config = demo_train_config(demo, "rgb", on_gpu=False)
     cl = not args.no_channels_last
     loader = build_loader(
-        config.data, "rgb", mode="train", clip_len=config.clip_len, size=config.size,
-        batch_size=config.batch_size, num_workers=args.workers, train_crop=config.train_crop,
-        hflip=config.hflip, pin_memory=False,
+        config.data, "rgb", sampling=config.sampling, options=config.loader, num_workers=args.workers,
+        pin_memory=False,
     )  # fmt: skip
     model = create_model(config.model, len(loader.labels), **config.model_args)
     fmt = torch.channels_last_3d if cl else torch.contiguous_format

@@ -142,7 +142,7 @@ class Setup:
 
 def train_config(setup: Setup, fast: bool, out: Path) -> TrainConfig:
     """The baseline (``fast=False``) or vr's defaults (``fast=True``) for ``setup``."""
-    return TrainConfig(
+    return TrainConfig.from_options(
         data=str(setup.data),
         out=str(out),
         model=setup.model,

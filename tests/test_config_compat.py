@@ -67,5 +67,8 @@ def test_an_old_config_json_reproduces_its_run(shards, tmp_path):
     assert settings["storage_options"] == {"retries": 3} and settings["clip_len"] == 4
     run("train", "--config", flat, "--out", tmp_path / "again", "--quiet")
     ckpt = torch.load(tmp_path / "again" / "last.pth", weights_only=True)
-    assert clip_settings(ckpt) == {"clip_len": 4, "frame_stride": 1, "size": 16}
+    assert ckpt["config"]["sampling"]["clip_len"] == 4  # nested now
+    assert clip_settings({**ckpt, "clip": None}) == {"clip_len": 4, "frame_stride": 1, "size": 16}
+    again = TrainConfig.read(tmp_path / "again" / "config.json")
+    assert again["clip_len"] == 4 and again["storage_options"] == {"retries": 3} and again["workers"] == 0
     assert ckpt["model_args"]["widen_factor"] == 0.03125

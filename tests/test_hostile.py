@@ -709,7 +709,10 @@ def test_credentials_reach_no_file_and_no_output(tmp_path):
     for s in secrets:
         assert s not in out
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["storage_options"]["headers"] == {"Authorization": "<redacted>", "X-Api-Key": "<redacted>"}
+    assert config["loader"]["storage_options"]["headers"] == {
+        "Authorization": "<redacted>",
+        "X-Api-Key": "<redacted>",
+    }
     assert config["data"].startswith("http://alice:<redacted>@127.0.0.1:")
 
 
@@ -814,6 +817,9 @@ def test_a_checkpoint_asking_for_a_huge_network_is_refused_quickly(tmp_path, com
         ("epochs", 0, "epochs, batch size, accumulate must be >= 1"),
         ("optimizer", "lbfgs", "optimizer must be one of"),
         ("model_args", {"widen_factor": "wide"}, "widen_factor='wide' is not a number"),
+        ("sampling", {"clip_len": "long"}, "field 'clip_len' must be an integer, got 'long'"),
+        ("sampling", {"n_crops": 5}, "n_crops must be 1 or 3"),
+        ("loader", {"prefetch": 0.5}, "field 'loader.prefetch' must be an integer"),
     ],
 )
 def test_a_config_file_is_checked_field_by_field(motion, tmp_path, field, value, message):

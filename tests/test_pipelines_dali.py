@@ -223,7 +223,7 @@ def test_vr_train_slowfast_on_both_backends(shards, tmp_path, modality):
     args = {"widen_factor": 1 / 8, "layers": [1, 1, 1, 1]}
     for backend in ("torch", "dali"):
         out = tmp_path / backend
-        config = TrainConfig(
+        config = TrainConfig.from_options(
             data=str(shards), out=str(out), model="slowfast_r50_8x8", model_args=args, modality=modality,
             loader=backend, clip_len=8, size=16, batch_size=4, epochs=1, workers=0, seed=3,
         )  # fmt: skip

@@ -97,7 +97,7 @@ def demo_train_config(
     from vr.train.config import TrainConfig
 
     out = Path(config.out)
-    return TrainConfig(
+    return TrainConfig.from_options(
         data=str(out / "shards" / "train"),
         val_data=str(out / "shards" / "val"),
         out=str(out / "runs" / modality),

@@ -173,7 +173,7 @@ def train(
         if options.get(name) is None:
             raise click.UsageError(f"--{name} is required (or a --config that has it)")
     try:
-        config = TrainConfig(**options)
+        config = TrainConfig.from_options(**options)
     except (TypeError, ValueError) as e:
         raise click.UsageError(str(e)) from None
     try:

@@ -21,6 +21,7 @@ from vr.evaluation.metrics import accuracy, confusion_matrix, per_class_accuracy
 from vr.evaluation.predict import predict
 from vr.evaluation.results import EvalError, Results
 from vr.models.checkpoint import load_model
+from vr.pipelines.sampling import SamplingConfig
 from vr.runtime import check_precision, resolve_device, use_device
 from vr.writing import write_json
 
@@ -50,13 +51,16 @@ def check_labels(
 
 
 def clip_settings(ckpt: dict) -> dict[str, int]:
-    """``clip_len``, ``frame_stride``, ``size`` the checkpoint was trained with."""
+    """``clip_len``, ``frame_stride``, ``size`` the checkpoint was trained with: its config's
+    ``sampling`` (the flat fields of earlier versions, else their ``clip``), else the defaults."""
     config = ckpt.get("config") or {}
-    clip = ckpt.get("clip") or [config.get("clip_len", 16), config.get("size", 112), config.get("size", 112)]
+    saved = config.get("sampling") if isinstance(config.get("sampling"), dict) else config
+    clip = ckpt.get("clip") or []
+    default = SamplingConfig()
     return {
-        "clip_len": int(clip[0]),
-        "frame_stride": int(config.get("frame_stride", 1)),
-        "size": int(clip[-1]),
+        "clip_len": int(saved.get("clip_len") or (clip[0] if clip else default.clip_len)),
+        "frame_stride": int(saved.get("frame_stride") or default.frame_stride),
+        "size": int(saved.get("size") or (clip[-1] if clip else default.size)),
     }
 
 

@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from vr.modality import mean_std
+from vr.pipelines.backends import BACKENDS
 from vr.pipelines.loader_base import ClipLoaderBase, LoaderOptions
 from vr.pipelines.order import EpochOrder
 from vr.pipelines.sampling import SamplingConfig
@@ -55,6 +56,10 @@ def build_loader(
         options or LoaderOptions(), **{k: v for k, v in fields.items() if k in _OPTIONS}
     )
     o = options
+    if o.backend not in BACKENDS:  # dali-video: the raw-video reader of vr.pipelines.video
+        raise ValueError(
+            f"build_loader reads shard and frame folders ({', '.join(BACKENDS)}), not {o.backend!r}"
+        )
     src = open_source(source, modality, frames_root, flow_root, subset, o.storage_options, o.cache_dir)
     train = sampling.mode == "train"
     order = EpochOrder(src.shard_sizes, sampling.views, o.seed, train, o.rank, o.world_size, o.even_ranks)

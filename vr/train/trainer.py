@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ from vr.locks import output_lock
 from vr.models.checkpoint import model_checkpoint
 from vr.models.files import CheckpointError, load_checkpoint, save_checkpoint
 from vr.models.registry import ModelArgumentError, UnknownModelError, check_model_args
+from vr.pipelines.backends import VIDEO_BACKEND
 from vr.pipelines.sources import data_info
 from vr.runtime import check_precision, resolve_device, use_device
 from vr.storage import StorageError
@@ -36,6 +38,11 @@ class TrainError(VrError, RuntimeError):
     """A problem with the run's inputs, found before any training work."""
 
 
+def clip_shape(config: TrainConfig) -> tuple[int, int, int]:
+    """``(T, H, W)`` of the run's training clips."""
+    return (config.sampling.clip_len, config.sampling.size, config.sampling.size)
+
+
 def build_loaders(
     config: TrainConfig, dist_info: DistInfo, device: torch.device, start_epoch: int = 0, start_batch: int = 0
 ):
@@ -43,48 +50,38 @@ def build_loaders(
     and, when there is validation data, the validation loader (centre clips)."""
     from vr.pipelines.loader import build_loader
 
-    if config.loader == "dali-video":
+    if config.loader.backend == VIDEO_BACKEND:
         return _video_loaders(config, dist_info, device, start_batch)
-
-    common = dict(
-        modality=config.modality,
-        clip_len=config.clip_len,
-        frame_stride=config.frame_stride,
-        size=config.size,
-        batch_size=config.batch_size,
-        backend=config.loader,
-        num_workers=config.workers,
-        seed=config.seed,
+    dali_gpu = device.type == "cuda" and config.loader.backend == "dali"
+    options = dataclasses.replace(  # what this process runs as
+        config.loader,
         rank=dist_info.rank,
         world_size=dist_info.world_size,
-        frames_root=config.frames_root,
-        flow_root=config.flow_root,
-        device_id=(device.index or 0) if device.type == "cuda" and config.loader == "dali" else None,
-        num_threads=config.dali_threads,
+        device_id=(device.index or 0) if dali_gpu else None,
         pin_memory=device.type == "cuda",
-        storage_options=config.storage_options or None,
-        cache_dir=config.cache_dir,
+        storage_options=config.loader.storage_options or None,
     )
+    common = dict(modality=config.modality, frames_root=config.frames_root, flow_root=config.flow_root)
     try:
         train = build_loader(
             config.data,
-            mode="train",
+            sampling=config.sampling,
+            options=dataclasses.replace(options, start_epoch=start_epoch, start_batch=start_batch),
             subset=config.train_subset,
-            train_crop=config.train_crop,
-            hflip=config.hflip,
-            start_epoch=start_epoch,
-            start_batch=start_batch,
             **common,
         )
         val = None
         val_source = config.val_data or (config.data if config.val_subset else None)
         if val_source is not None:
-            val = build_loader(val_source, mode="eval", subset=config.val_subset, **common)
+            val_sampling = dataclasses.replace(config.sampling, mode="eval")  # centre clips
+            val = build_loader(
+                val_source, sampling=val_sampling, options=options, subset=config.val_subset, **common
+            )
     except (ValueError, OSError, StorageError) as e:
         raise TrainError(str(e)) from None
-    if train.n_items < config.batch_size and not dist_info.enabled:
+    if train.n_items < config.loader.batch_size and not dist_info.enabled:
         raise TrainError(
-            f"batch size {config.batch_size} is larger than the training set ({train.n_items} clips)"
+            f"batch size {config.loader.batch_size} is larger than the training set ({train.n_items} clips)"
         )
     return train, val
 
@@ -102,15 +99,15 @@ def _video_loaders(config: TrainConfig, dist_info: DistInfo, device: torch.devic
             config.data,
             config.videos_root,
             config.train_subset,
-            clip_len=config.clip_len,
-            frame_stride=config.frame_stride,
-            size=config.size,
-            batch_size=config.batch_size,
-            seed=config.seed,
+            clip_len=config.sampling.clip_len,
+            frame_stride=config.sampling.frame_stride,
+            size=config.sampling.size,
+            batch_size=config.loader.batch_size,
+            seed=config.loader.seed,
             rank=dist_info.rank,
             world_size=dist_info.world_size,
             device_id=(device.index or 0) if device.type == "cuda" else None,
-            num_threads=config.dali_threads,
+            num_threads=config.loader.num_threads,
         )
     except (ValueError, OSError) as e:
         raise TrainError(str(e)) from None
@@ -148,9 +145,7 @@ def build_model(config: TrainConfig, num_classes: int) -> torch.nn.Module:
             raise TrainError(f"--pretrain {config.pretrain}: {e}") from None
     args = {**implied, **config.model_args}
     try:
-        check_clip(
-            config.model, (config.clip_len, config.size, config.size), num_classes, config.in_channels, **args
-        )
+        check_clip(config.model, clip_shape(config), num_classes, config.in_channels, **args)
         if state is None:
             model = create_model(
                 config.model, num_classes=num_classes, in_channels=config.in_channels, **args
@@ -168,7 +163,9 @@ def build_model(config: TrainConfig, num_classes: int) -> torch.nn.Module:
     except CheckpointError as e:
         raise TrainError(f"--pretrain {config.pretrain}: {e}") from None
     except ClipSizeError as e:
-        raise TrainError(f"--clip-len {config.clip_len} --size {config.size}: {e}") from None
+        raise TrainError(
+            f"--clip-len {config.sampling.clip_len} --size {config.sampling.size}: {e}"
+        ) from None
     except (TypeError, ValueError) as e:
         raise TrainError(f"cannot build model {config.model!r}: {e}") from None
     if state is not None:
@@ -217,7 +214,7 @@ class Run:
         local = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if self.dist.enabled else 1
         self.threads = set_torch_threads(config.threads or max(1, available_cpus() // max(local, 1)))
         check_precision(config.precision, self.device)
-        torch.manual_seed(config.seed)
+        torch.manual_seed(config.loader.seed)
         checkpoint = self._checkpoint_to_resume() if resume else None
         self.start_epoch = checkpoint["epoch"] + 1 if checkpoint else 1
         partial = (checkpoint or {}).get("partial")
@@ -227,8 +224,8 @@ class Run:
         )
         self.labels = self.train_loader.labels
         try:
-            if config.loader == "dali-video":  # decoded at the crop size's short side
-                self.data_info = {"short_side": config.size}
+            if config.loader.backend == VIDEO_BACKEND:  # decoded at the crop size's short side
+                self.data_info = {"short_side": config.sampling.size}
             else:
                 self.data_info = data_info(self.train_loader.source)
         except StorageError as e:
@@ -304,7 +301,7 @@ class Run:
             "rng_state": rng_state(),
             "best_acc": self.best_acc,
             "config": self.config.to_json(),
-            "clip": [self.config.clip_len, self.config.size, self.config.size],
+            "clip": list(clip_shape(self.config)),  # also in config.sampling; read by older versions
             "data_info": self.data_info,
             "partial": None
             if partial is None
@@ -350,7 +347,9 @@ class Run:
                     channels_last=config.channels_last,
                     accumulate=config.accumulate,
                     label_smoothing=config.label_smoothing,
-                    shuffle_frames_seed=(config.seed * 1000 + epoch) if config.shuffle_frames else None,
+                    shuffle_frames_seed=(config.loader.seed * 1000 + epoch)
+                    if config.shuffle_frames
+                    else None,
                     max_steps=config.max_steps_per_epoch,
                     stop=stop,
                     sync=(lambda flags: all_sum(flags, self.dist)) if self.dist.enabled else None,
