@@ -4,7 +4,7 @@ Builds a synthetic frame dataset (JPEGs of smooth images plus noise, in the fram
 markers), shards it, then reads every frame back both ways in the same run:
 
 - folders: open + read each ``image_NNNNN.jpg`` in manifest order (what a frame-folder loader does);
-- shards: stream each tar sequentially with ``tarfile``, with ``vr.shards.reader.iter_members`` (a lean
+- shards: stream each tar sequentially with ``tarfile``, with ``vr.shards.tarstream.iter_members`` (a lean
   reader) and with ``webdataset`` (tarfile underneath, plus grouping into samples).
 
 Each read is timed with a warm page cache and "cold" (every file dropped from the page cache with
@@ -30,7 +30,7 @@ import webdataset as wds
 from vr import layout
 from vr.manifests.schema import Manifest, VideoRecord, read_manifest
 from vr.shards import ShardOptions, build_shards, parse_size, read_index
-from vr.shards.reader import iter_members
+from vr.shards.tarstream import iter_members
 
 
 def make_dataset(root: Path, videos: int, frames: int, width: int, height: int) -> Path:

@@ -27,7 +27,7 @@ from vr.manifests.schema import Manifest, VideoRecord
 from vr.shards import ShardError, ShardOptions, build_shards, read_index, shard_info, verify_shards
 from vr.shards.jpeg import JpegError, check_jpeg
 from vr.shards.plan import assign_keys, parse_size
-from vr.shards.reader import TarFormatError, iter_members
+from vr.shards.tarstream import TarFormatError, iter_members
 from vr.video.ffmpeg_bin import ffmpeg_exe
 
 LABELS = ["jump", "run", "walk"]

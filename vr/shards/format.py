@@ -383,7 +383,7 @@ def read_slots(store: Store, shard: str, index: MemberIndex, slots: Iterable[int
     """The data of member ``slots`` of ``shard`` (any samples), with as few ranged reads as the store's
     coalescing gap allows; each member's tar header (read with it) must name the member and its size, so
     an index that does not match its shard is caught at the first read."""
-    from vr.shards.reader import header_fields
+    from vr.shards.tarstream import header_fields
 
     wanted = sorted(set(slots), key=lambda slot: int(index.offsets[slot]))
     spans: list[tuple[int, int, list[int]]] = []

@@ -26,7 +26,7 @@ from vr.shards.format import (
     read_index,
 )
 from vr.shards.index import write_bytes_atomic, write_json_atomic
-from vr.shards.reader import HashingReader, TarFormatError, iter_members
+from vr.shards.tarstream import HashingReader, TarFormatError, iter_members
 from vr.storage import LocalStore, is_url
 
 

@@ -118,7 +118,7 @@ def load_sample(spec: SampleSpec, inputs: Inputs, options: ShardOptions) -> Load
     sizes = []
     warning = ""
     if spec.video is not None:
-        from vr.shards.video import video_members
+        from vr.shards.from_video import video_members
 
         assert inputs.videos is not None
         rgb, size, warning = video_members(spec, inputs.videos / spec.video, options)

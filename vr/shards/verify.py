@@ -20,7 +20,7 @@ from typing import Any
 from vr.progress import progress_bar
 from vr.shards.format import MemberIndex, ShardIndexError, parse_member, read_index
 from vr.shards.jpeg import JpegError, check_jpeg
-from vr.shards.reader import HashingReader, TarFormatError, iter_members
+from vr.shards.tarstream import HashingReader, TarFormatError, iter_members
 from vr.storage import StorageError, Store, open_store
 
 

@@ -55,6 +55,17 @@ def all_sum(values: list[float], info: DistInfo) -> list[float]:
     return t.tolist()
 
 
+def average_gradients(model: torch.nn.Module, info: DistInfo) -> None:
+    """Average every parameter's gradient over the ranks, as DDP's own reduction does (for the windows
+    whose last backward ran under ``no_sync``); every rank holds the same set of gradients."""
+    if not info.enabled:
+        return
+    for p in model.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= info.world_size
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

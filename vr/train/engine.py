@@ -96,6 +96,7 @@ def train_epoch(
     stop: StopFlag | None = None,
     sync: Callable[[list[float]], list[float]] | None = None,
     on_step: Callable[[EpochStats], None] | None = None,
+    reduce_grads: Callable[[], None] | None = None,
     resume: EpochStats | None = None,
     skip_nonfinite: bool = False,
     progress: bool = True,
@@ -115,6 +116,11 @@ def train_epoch(
 
     ``sync`` (DDP: a sum over the ranks) makes those decisions the ranks': a batch is left out and a stop
     happens on every rank at once, or on none, so no rank waits for a gradient the others never send.
+
+    Under DDP with ``accumulate`` > 1 the micro-batches before the last of each window run under the
+    wrapper's ``no_sync()``: gradients are summed over the ranks once a window, not once a micro-batch.
+    Where a window ends without that last reducing backward (its last batch left out, an epoch's
+    partial last window), ``reduce_grads`` (the ranks' mean of the gradients) does it before the step.
     """
     from vr.storage import StorageError
 
@@ -134,6 +140,8 @@ def train_epoch(
     optimizer.zero_grad(set_to_none=True)
     bar = progress_bar(total=total, desc=desc, unit="batch", disable=not progress, leave=False)
     step, error, stopped = first, None, False
+    no_sync = getattr(model, "no_sync", None) if sync is not None and accumulate > 1 else None
+    unreduced = False  # a backward under no_sync left gradients the ranks have not yet averaged
     batches = iter(loader)
     while True:
         try:
@@ -157,7 +165,11 @@ def train_epoch(
             clip, label = to_device(batch, device, channels_last)
             if generator is not None:
                 clip = shuffle_time(clip, generator)
-            with backward_guard(device, precision):
+            # DDP: a micro-batch before the window's last keeps its gradients local (forward included:
+            # DDP decides in the forward whether the backward reduces)
+            local = no_sync is not None and step % accumulate != 0
+            window = no_sync() if local else contextlib.nullcontext()
+            with window, backward_guard(device, precision):
                 with autocast(device, precision):
                     logits = model(clip)
                     loss = F.cross_entropy(logits.float(), label, label_smoothing=label_smoothing)
@@ -171,6 +183,7 @@ def train_epoch(
                     )
                 if finite or sync is not None:  # DDP: every rank's backward, or the reduction never ends
                     scaler.scale(loss / accumulate).backward()
+                    unreduced = local
             if sync is not None and skip_nonfinite:
                 finite = sync([float(not finite)])[0] == 0
                 if not finite:  # the reduced gradients hold NaN now: leave the window out on every rank
@@ -188,6 +201,9 @@ def train_epoch(
             clips_s=f"{seen / elapsed:.1f}",
         )
         if step % accumulate == 0:
+            if unreduced and reduce_grads is not None:
+                reduce_grads()
+            unreduced = False
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
@@ -214,6 +230,8 @@ def train_epoch(
             dropped=committed.dropped,
         )
     if step % accumulate:
+        if unreduced and reduce_grads is not None:
+            reduce_grads()
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)

@@ -24,12 +24,12 @@ from vr.pipelines.sources import data_info
 from vr.runtime import check_precision, resolve_device, use_device
 from vr.storage import StorageError
 from vr.threads import available_cpus, set_torch_threads
-from vr.train.checkpoint import rng_state, set_rng_state, unwrap
 from vr.train.config import TrainConfig
-from vr.train.distributed import DistInfo, all_sum, barrier, init_distributed, shutdown
+from vr.train.distributed import DistInfo, all_sum, average_gradients, barrier, init_distributed, shutdown
 from vr.train.engine import EpochStats, StopFlag, train_epoch
 from vr.train.logs import CsvLog, Scalars
 from vr.train.optim import build_optimizer, build_scheduler, current_lr
+from vr.train.state import rng_state, set_rng_state, unwrap
 
 log = logging.getLogger("vr.train")
 
@@ -353,6 +353,9 @@ class Run:
                     max_steps=config.max_steps_per_epoch,
                     stop=stop,
                     sync=(lambda flags: all_sum(flags, self.dist)) if self.dist.enabled else None,
+                    reduce_grads=(lambda: average_gradients(self.model, self.dist))
+                    if self.dist.enabled
+                    else None,
                     on_step=on_step,
                     resume=resume,
                     skip_nonfinite=config.skip_nonfinite,
