@@ -326,47 +326,37 @@ def step_infer(c: Check) -> tuple[str, dict]:
     return f"{c.data['video'].name}: {next(iter(results.values()))[0]}", {}
 
 
-def step_flow_dali(c: Check) -> tuple[str, dict]:
-    run = c.work / "run-flow"
-    cmd = [
-        *VR,
-        "train",
-        "--data",
-        c.data["train"],
-        "--out",
-        run,
-        *TINY,
-        "--modality",
-        "flow",
-        "--epochs",
-        "2",
-    ]
-    c.run([*cmd, "--device", c.device, "--loader", "dali", "--precision", _precision(c)], 180)
+def _train(c: Check, name: str, *options: str, budget: float = 180) -> list[float]:
+    """``vr train`` of the shards into ``work/run-NAME`` with DALI and ``options``; its losses, which
+    must be finite."""
+    run = c.work / f"run-{name}"
+    cmd = [*VR, "train", "--data", c.data["train"], "--out", run, *TINY, "--loader", "dali", *options]
+    c.run(cmd, budget)
     losses = _losses(run)
-    if not all(math.isfinite(x) for x in losses):
+    if not losses or not all(math.isfinite(x) for x in losses):
         raise CheckFailed(f"losses {losses}")
+    return losses
+
+
+def step_flow_dali(c: Check) -> tuple[str, dict]:
+    losses = _train(
+        c, "flow", "--modality", "flow", "--epochs", "2", "--device", c.device, "--precision", _precision(c)
+    )
     return f"2-channel Flow through DALI: losses {losses}", {}
 
 
 def step_fp16(c: Check) -> tuple[str, dict]:
     if c.cpu:
         raise Skip("fp16 training needs a GPU (GradScaler)")
-    run = c.work / "run-fp16"
-    cmd = [*VR, "train", "--data", c.data["train"], "--out", run, *TINY, "--epochs", "2"]
-    c.run([*cmd, "--device", "cuda", "--loader", "dali", "--precision", "fp16"], 180)
-    losses = _losses(run)
-    if not all(math.isfinite(x) for x in losses):
-        raise CheckFailed(f"losses {losses}")
+    losses = _train(c, "fp16", "--epochs", "2", "--device", "cuda", "--precision", "fp16")
     return f"fp16 with loss scaling: losses {losses}", {}
 
 
 def step_compile(c: Check) -> tuple[str, dict]:
     if c.cpu:
         raise Skip("on the CPU the inductor build takes minutes (tested in the suite with aot_eager)")
-    run = c.work / "run-compile"
-    cmd = [*VR, "train", "--data", c.data["train"], "--out", run, *TINY, "--epochs", "1", "--compile"]
-    c.run([*cmd, "--device", "cuda", "--loader", "dali", "--precision", "bf16", "--channels-last"], 300)
-    return f"torch.compile: losses {_losses(run)}", {}
+    options = ["--epochs", "1", "--compile", "--device", "cuda", "--precision", "bf16", "--channels-last"]
+    return f"torch.compile: losses {_train(c, 'compile', *options, budget=300)}", {}
 
 
 def step_dali_video(c: Check) -> tuple[str, dict]:
