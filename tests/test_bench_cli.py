@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.cli import run
+from helpers.motion import make_motion_frames
 
 from vr.bench.loader import verdict
 from vr.bench.memory import peak_memory
@@ -16,10 +17,6 @@ from vr.bench.model import parse_clip
 from vr.datasets.synth import SynthConfig
 from vr.errors import VrError
 from vr.shards import ShardOptions, build_shards
-
-sys.path.insert(0, str(Path(__file__).parent))
-from cli_run import run  # noqa: E402
-from motion_data import make_motion_frames  # noqa: E402
 
 TINY_MODEL = ["--model-arg", "widen_factor=0.125"]
 

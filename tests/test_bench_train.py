@@ -7,11 +7,10 @@ import math
 import sys
 from pathlib import Path
 
+from helpers.motion import make_motion_frames
+
 from vr.datasets.synth import SynthConfig
 from vr.shards import ShardOptions, build_shards
-
-sys.path.insert(0, str(Path(__file__).parent))
-from motion_data import make_motion_frames  # noqa: E402
 
 BENCH = Path(__file__).parents[1] / "bench" / "train.py"
 

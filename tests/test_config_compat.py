@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_run import run
-from test_pipelines_data import make_shards
+from helpers.cli import run
+from helpers.shards import make_shards
 
 from vr.evaluation.evaluate import clip_settings
 from vr.train.config import TrainConfig

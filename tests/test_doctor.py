@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import torch
-from cli_run import run
+from helpers.cli import run
 
 
 def test_doctor_names_every_part_with_a_status_and_a_fix_for_what_is_missing():

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers.checkpoints import make_checkpoint
 
 from vr import layout
 from vr.cli import cli
@@ -18,7 +19,7 @@ from vr.evaluation.metrics import confusion_image
 from vr.evaluation.results import read_results
 from vr.manifests.resnets3d import write_seed_json
 from vr.manifests.schema import Manifest, VideoRecord
-from vr.models import CheckpointError, create_model, save_checkpoint
+from vr.models import CheckpointError
 from vr.models.checkpoint import load_model
 from vr.pipelines.loader import build_loader
 
@@ -59,26 +60,6 @@ def data(tmp_path_factory) -> dict:
     manifest = root / "manifest.jsonl"
     Manifest(LABELS, videos, {"dataset": "folder"}).write(manifest)
     return {"root": root, "frames": frames, "manifest": manifest}
-
-
-def make_checkpoint(path: Path, modality: str = "rgb", labels: list[str] = LABELS, seed: int = 0) -> Path:
-    torch.manual_seed(seed)
-    in_channels = 3 if modality == "rgb" else 2
-    model = create_model("r3d10", num_classes=len(labels), in_channels=in_channels, widen_factor=0.125)
-    save_checkpoint(
-        path,
-        dict(
-            arch="r3d10",
-            model_args=model.model_args,
-            modality=modality,
-            state_dict=model.state_dict(),
-            labels=list(labels),
-            clip=list(CLIP),
-            config={"clip_len": CLIP[0], "frame_stride": 1, "size": CLIP[1], "modality": modality},
-            epoch=1,
-        ),
-    )
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers.videos import CODECS, H, N, W, bar_frame, bar_position, encode
 
 from vr import layout
 from vr.cli import cli
@@ -23,47 +24,6 @@ from vr.video.decode import iter_frames
 from vr.video.ffmpeg_bin import ffmpeg_exe
 from vr.video.find import find_videos
 from vr.video.probe import VideoError, probe
-
-W, H, N = 64, 48, 12
-CODECS = {  # container suffix -> ffmpeg encoder arguments (high quality, so frames stay comparable)
-    ".avi": ["-c:v", "mpeg4", "-q:v", "2"],
-    ".mp4": ["-c:v", "libx264", "-qp", "4", "-preset", "ultrafast"],
-    ".webm": ["-c:v", "libvpx-vp9", "-crf", "4", "-b:v", "0", "-deadline", "realtime", "-cpu-used", "8"],
-}
-
-
-def bar_frame(k: int, width: int = W, height: int = H) -> np.ndarray:
-    """Frame ``k``: a white bar on a dark gradient whose position encodes ``k`` (RGB uint8)."""
-    frame = np.zeros((height, width, 3), np.uint8)
-    frame[..., 1] = np.linspace(20, 90, width, dtype=np.uint8)[None, :]
-    frame[:, 4 * k + 2 : 4 * k + 6] = 255
-    return frame
-
-
-def bar_position(frame: np.ndarray) -> int:
-    """Index ``k`` read back from a frame made by ``bar_frame``."""
-    column = frame.astype(np.float32).mean(axis=(0, 2))
-    return int(round((np.argmax(np.convolve(column, np.ones(4), "valid")) - 2) / 4))
-
-
-def encode(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:
-    """Encode RGB frames with the codec chosen by ``path``'s suffix through real ffmpeg."""
-    height, width = frames[0].shape[:2]
-    cmd = [
-        ffmpeg_exe(),
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-s",
-        f"{width}x{height}",
-    ]
-    cmd += ["-r", str(fps), "-i", "pipe:", *CODECS[path.suffix], "-pix_fmt", "yuv420p", str(path)]
-    subprocess.run(cmd, input=b"".join(f.tobytes() for f in frames), check=True)
-    return path
 
 
 def opencv_frames(path: Path) -> list[np.ndarray]:
@@ -273,8 +233,10 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
     subprocess.run([*cmd, str(tmp_path / "ref"), *args], check=True)
 
     out = tmp_path / "out"
-    proc = subprocess.Popen([*cmd, str(out), *args], start_new_session=True)
-    deadline = time.monotonic() + 60
+    log = open(tmp_path / "stderr.txt", "w+")  # noqa: SIM115 - read back in the assertion below
+    proc = subprocess.Popen([*cmd, str(out), *args], start_new_session=True, stderr=log)
+    started = time.monotonic()
+    deadline = started + 60
     while time.monotonic() < deadline and proc.poll() is None:
         folders = list((out / "c").glob("*")) if (out / "c").is_dir() else []
         done = [f for f in folders if layout.is_complete(f)]
@@ -286,7 +248,12 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
     final = [f for f in (out / "c").iterdir() if not f.name.startswith(layout.TMP_PREFIX)]
     complete = [f for f in final if layout.is_complete(f)]
     assert complete == final  # a video's own folder appears only once complete (temps are hidden)
-    assert 0 < len(complete) < 6, "the run was not interrupted mid-way"
+    log.seek(0)
+    seen = sorted(f.name for f in (out / "c").iterdir()) if (out / "c").is_dir() else []
+    assert 0 < len(complete) < 6, (
+        f"the run was not interrupted mid-way: exit {proc.returncode} after "
+        f"{time.monotonic() - started:.1f} s, folders {seen}, stderr {log.read()[-2000:]!r}"
+    )
     for folder in complete:  # what looks complete is complete
         assert layout.count_images(folder) == layout.read_marker(folder)["n_frames"] == 100
     subprocess.run([*cmd, str(out), *args], check=True)

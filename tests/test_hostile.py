@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from cli_run import run
 from click.testing import CliRunner
-from motion_data import make_motion_frames
-from test_extract_frames import bar_frame, encode
-from test_pipelines_data import make_shards
+from helpers.cli import run
+from helpers.motion import make_motion_frames
+from helpers.shards import make_shards
+from helpers.videos import bar_frame, encode
 
 from vr.cli import cli
 from vr.datasets.synth import SynthConfig

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from test_evaluate import make_checkpoint
+from helpers.checkpoints import make_checkpoint
 
 from vr import layout
 from vr.cli import cli

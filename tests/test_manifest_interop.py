@@ -4,10 +4,11 @@ through real frame folders, the CLI, and what each format cannot hold."""
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import pytest
+from helpers.cli import run
+from helpers.motion import make_motion_frames
 
 from vr.datasets.synth import SynthConfig
 from vr.layout import commit_folder, image_name, temp_sibling
@@ -23,10 +24,6 @@ from vr.manifests.interop import (
 )
 from vr.manifests.listing import AnnotationError
 from vr.manifests.schema import Manifest, VideoRecord, read_manifest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from cli_run import run  # noqa: E402
-from motion_data import make_motion_frames  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from test_pipelines_data import SIZE, flow_frames, frame_index, jpg, make_folders, make_shards, rgb_frame
+from helpers.shards import SIZE, flow_frames, frame_index, jpg, make_folders, make_shards, rgb_frame
 
 from vr.modality import mean_std
 from vr.pipelines import SourceError, build_loader

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 import torch
-from test_pipelines_data import VIDEO_MIX, frame_index, make_shards
+from helpers.shards import VIDEO_MIX, frame_index, make_shards
 
 from vr.pipelines import build_loader
 from vr.pipelines.read import read_clip

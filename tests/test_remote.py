@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from test_pipelines_data import make_shards
+from helpers.shards import make_shards
 
 from vr.cli import cli
 from vr.pipelines import SourceError, build_loader

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers.motion import make_motion_frames
 
 from vr.cli import cli
 from vr.datasets.synth import SynthConfig
@@ -23,9 +24,6 @@ from vr.models import load_checkpoint
 from vr.train.config import TrainConfig
 from vr.train.logs import read_log
 from vr.train.trainer import TrainError, train
-
-sys.path.insert(0, str(Path(__file__).parent))
-from motion_data import make_motion_frames  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 TINY = SynthConfig(classes=3, videos_per_class=6, clips_per_group=2, frames=12, width=48, height=40)
