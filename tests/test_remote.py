@@ -253,3 +253,22 @@ def test_member_index_checked_against_index_json(shards, tmp_path):
     with pytest.raises(StorageError, match="train-000001.idx.json: SHA-256 differs from index.json"):
         list(loader)
     assert read_index(copy)["shards"][1]["members"] == "train-000001.idx.json"
+
+
+def test_a_worker_that_cannot_read_the_index_reports_it_with_its_first_read(shards):
+    """A loader worker re-reads index.json as it unpickles its source; a server gone by then (the race
+    behind "DataLoader worker exited unexpectedly") is a StorageError at the worker's first read."""
+    import pickle
+
+    from vr.pipelines.sources import ShardSource
+
+    proc, url = _serve_in_a_process(shards)
+    try:
+        source = ShardSource(url, "rgb", storage_options=FAST)
+        packed = pickle.dumps(source)
+    finally:
+        proc.kill()
+        proc.wait()
+    in_worker = pickle.loads(packed)  # no exception while unpickling
+    with pytest.raises(StorageError, match=r"127\.0\.0\.1.*index\.json.*failed after 2 attempts"):
+        in_worker.video(0)

@@ -113,6 +113,7 @@ class ShardSource:
             )
         if self.store.is_local:  # cheap here, and a clear error before any worker starts
             self._check_local_shards(index["shards"])
+        self._broken = None
         self._use(index)
 
     def _use(self, index: dict[str, Any]) -> None:
@@ -135,10 +136,20 @@ class ShardSource:
         return {k: v for k, v in self.__dict__.items() if k in keep}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        """In a loader worker. An index it cannot read (the server went away as the worker started) or
+        one that changed is reported by the worker's first read, as every storage failure is (a clean
+        StorageError in the main process), instead of killing the worker while it unpickles."""
         self.__dict__.update(state)
-        index, digest = load_index(self.store)
-        if digest != self._digest:
-            raise StorageError(f"{self.store.describe(INDEX)}: changed while the loader started; start again")
+        self._broken: StorageError | None = None
+        try:
+            index, digest = load_index(self.store)
+            if digest != self._digest:
+                raise StorageError(
+                    f"{self.store.describe(INDEX)}: changed while the loader started; start again"
+                )
+        except (ShardIndexError, StorageError) as e:
+            self._broken = StorageError(str(e))
+            index = {"labels": [], "shards": []}
         self._use(index)
 
     def _check_local_shards(self, entries: list[dict[str, Any]]) -> None:
@@ -199,6 +210,8 @@ class ShardSource:
 
     def video(self, index: int) -> Video:
         """Video ``index`` (0-based over the whole folder, shard by shard)."""
+        if self._broken is not None:
+            raise self._broken
         shard, local = self.locate(index)
         table = self.table(shard)
         # (frames, channel images): one for RGB, x and y for Flow
