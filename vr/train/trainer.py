@@ -303,9 +303,7 @@ class Run:
             "config": self.config.to_json(),
             "clip": list(clip_shape(self.config)),  # also in config.sampling; read by older versions
             "data_info": self.data_info,
-            "partial": None
-            if partial is None
-            else {k: v for k, v in asdict(partial).items() if k != "error"},
+            "partial": None if partial is None else _partial_state(partial),
         }
         save_checkpoint(self.out / name, state)
 
