@@ -175,8 +175,7 @@ def time_training(setup: Setup, fast: bool, steps: int, warmup: int, out: Path) 
             run.optimizer,
             run.scaler,
             run.device,
-            precision=config.precision,
-            channels_last=config.channels_last,
+            config,
             progress=False,
         )
         clips, seconds = clock.timed(warmup)

@@ -13,7 +13,8 @@ from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_
 from torch.nn.parallel import DistributedDataParallel
 
 from vr.models import create_model
-from vr.train.distributed import DistInfo, all_sum, average_gradients
+from vr.train.config import TrainConfig
+from vr.train.distributed import DistInfo
 from vr.train.engine import train_epoch
 
 ACCUMULATE = 2
@@ -76,10 +77,9 @@ def _rank(rank: int, store: str, out: str, empty: list[int]) -> None:
                 optimizer,
                 scaler,
                 torch.device("cpu"),
-                accumulate=ACCUMULATE,
-                # without sync, train_epoch does not know it runs under DDP: it reduces every micro-batch
-                sync=(lambda flags: all_sum(flags, info)) if how == "per_window" else None,
-                reduce_grads=(lambda ddp=ddp: average_gradients(ddp, info)) if how == "per_window" else None,
+                TrainConfig(data="-", out="-", accumulate=ACCUMULATE),
+                # without dist, train_epoch does not know it runs under DDP: it reduces every micro-batch
+                dist=info if how == "per_window" else None,
                 progress=False,
             )
             results[how] = {"steps": optimizer.steps, "calls": calls[0]}

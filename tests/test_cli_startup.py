@@ -52,11 +52,9 @@ def test_root_help_line_is_the_commands_own(name):
 
 
 def test_unknown_command_is_a_usage_error():
-    from click.testing import CliRunner
+    from helpers.cli import invoke
 
-    from vr.cli import cli
-
-    result = CliRunner().invoke(cli, ["trian"])
+    result = invoke(["trian"])
     assert result.exit_code == 2
     assert "No such command 'trian'" in result.output
 

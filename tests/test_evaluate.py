@@ -9,11 +9,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from helpers.checkpoints import make_checkpoint
+from helpers.cli import invoke
 
 from vr import layout
-from vr.cli import cli
 from vr.evaluation.evaluate import EvalError, evaluate
 from vr.evaluation.metrics import confusion_image
 from vr.evaluation.results import read_results
@@ -199,7 +198,16 @@ def test_shards_give_the_folders_scores(rgb_ckpt, data, tmp_path):
         data["manifest"], tmp_path / "shards", ShardOptions("rgb", "val", max_count=5), frames=data["frames"],
         progress=False,
     )  # fmt: skip
-    shards = evaluate(rgb_ckpt, tmp_path / "shards", "video", 2, 1, workers=0, progress=False, device="cpu")
+    shards = evaluate(
+        rgb_ckpt,
+        tmp_path / "shards",
+        mode="video",
+        n_clips=2,
+        n_crops=1,
+        workers=0,
+        progress=False,
+        device="cpu",
+    )
     folders = run_eval(rgb_ckpt, data, mode="video", n_clips=2, n_crops=1)
     order = [folders.results.ids.index(v) for v in shards.results.ids]
     assert sorted(shards.results.ids) == sorted(folders.results.ids)
@@ -255,14 +263,14 @@ def test_checkpoint_and_data_must_match(data, tmp_path):
 def test_cli_eval_errors_are_one_line(rgb_ckpt, data, tmp_path):
     other = make_checkpoint(tmp_path / "other.pth", "rgb", labels=LABELS[:5])
     args = ["--frames-root", str(data["frames"]), "--subset", "val", "--workers", "0", "--quiet"]
-    result = CliRunner().invoke(cli, ["eval", str(other), "--data", str(data["manifest"]), *args])
+    result = invoke(["eval", str(other), "--data", str(data["manifest"]), *args])
     assert result.exit_code == 1 and "Error: the checkpoint's labels (5 classes)" in result.output
     assert "Traceback" not in result.output
-    result = CliRunner().invoke(cli, ["eval", str(rgb_ckpt), "--data", str(data["manifest"]), "--mode", "x"])
+    result = invoke(["eval", str(rgb_ckpt), "--data", str(data["manifest"]), "--mode", "x"])
     assert result.exit_code == 2
     out = tmp_path / "cli.json"
-    result = CliRunner().invoke(
-        cli, ["eval", str(rgb_ckpt), "--data", str(data["manifest"]), *args, "--n-clips", "2", "-o", str(out)]
+    result = invoke(
+        ["eval", str(rgb_ckpt), "--data", str(data["manifest"]), *args, "--n-clips", "2", "-o", str(out)]
     )
     assert result.exit_code == 0, result.output
     assert "top-1" in result.output and out.is_file() and (tmp_path / "cli.confusion.png").is_file()

@@ -13,11 +13,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from helpers.cli import invoke
 from helpers.videos import CODECS, H, N, W, bar_frame, bar_position, encode
 
 from vr import layout
-from vr.cli import cli
 from vr.preprocess.frames import FrameOptions, extract_frames
 from vr.preprocess.runner import FAILED, OK, SKIPPED
 from vr.video.decode import iter_frames
@@ -166,9 +165,7 @@ def test_bad_inputs_are_reported_and_the_rest_done(videos, tmp_path):
     if not unreadable:
         locked.unlink()
 
-    result = CliRunner().invoke(
-        cli, ["preprocess", "extract-frames", str(src), str(tmp_path / "out"), "-j", "1"]
-    )
+    result = invoke(["preprocess", "extract-frames", str(src), str(tmp_path / "out"), "-j", "1"])
     locked.unlink(missing_ok=True)
     assert result.exit_code == 1, result.output
     report = json.loads((tmp_path / "out" / "_report.json").read_text())
@@ -279,14 +276,11 @@ def test_dask_backend_on_local_cluster(videos, tmp_path):
 
 
 def test_cli_usage_errors(tmp_path):
-    runner = CliRunner()
     base = ["preprocess", "extract-frames", str(tmp_path), str(tmp_path / "o")]
     for extra in (["--width", "10"], ["--quality", "0"], ["--backend", "spark"], ["--dataset", "x"]):
-        result = runner.invoke(cli, base + extra)
+        result = invoke(base + extra)
         assert result.exit_code == 2 and "Traceback" not in result.output, extra
-    missing = runner.invoke(
-        cli, ["preprocess", "extract-frames", str(tmp_path / "nope"), str(tmp_path / "o")]
-    )
+    missing = invoke(["preprocess", "extract-frames", str(tmp_path / "nope"), str(tmp_path / "o")])
     assert missing.exit_code == 2
-    empty = runner.invoke(cli, [*base, "-q"])  # nothing to do is said, not silently done
+    empty = invoke([*base, "-q"])  # nothing to do is said, not silently done
     assert empty.exit_code == 2 and "no videos for --dataset folder" in empty.output

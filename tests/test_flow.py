@@ -9,10 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from helpers.cli import invoke
 
 from vr import layout
-from vr.cli import cli
 from vr.preprocess.flow.engines import ENGINES, TVL1Params, get_engine, opencv_engine, register_engine
 from vr.preprocess.flow.io import dequantize, quantize, read_pair
 from vr.preprocess.flow.tvl1 import FlowOptions, flow_tvl1
@@ -137,22 +136,19 @@ def test_engine_is_pluggable(tmp_path):
 def test_cli_flow_and_preview(tmp_path):
     write_frames(tmp_path / "frames" / "c" / "v", shifted_frames(5))
     write_frames(tmp_path / "frames" / "c" / "single", shifted_frames(1))
-    runner = CliRunner()
     args = ["preprocess", "flow-tvl1", str(tmp_path / "frames"), str(tmp_path / "flow"), "-j", "1", "-q"]
-    result = runner.invoke(cli, [*args, "--nscales", "3", "--bound", "10"])
+    result = invoke([*args, "--nscales", "3", "--bound", "10"])
     assert result.exit_code == 1 and "fewer than 2 frames" in result.output  # the 1-frame video
     assert layout.read_marker(tmp_path / "flow/c/v")["params"]["nscales"] == 3
     out = tmp_path / "preview.png"
-    result = runner.invoke(
-        cli, ["preprocess", "flow-preview", str(tmp_path / "flow/c/v"), str(out), "-n", "3"]
-    )
+    result = invoke(["preprocess", "flow-preview", str(tmp_path / "flow/c/v"), str(out), "-n", "3"])
     assert result.exit_code == 0, result.output
     strip = cv2.imread(str(out))
     assert strip.shape == (64, 3 * 64 + 2 * 2, 3)
     centre = strip[20:44, 20:44].reshape(-1, 3).mean(axis=0)
     assert centre.max() > 100  # uniform motion: one bright hue
     for bad in (["--fps", "5"], ["--engine", "nope"], ["--width", "8"], ["--scale-step", "1.5"]):
-        assert runner.invoke(cli, [*args, *bad]).exit_code == 2, bad
+        assert invoke([*args, *bad]).exit_code == 2, bad
 
 
 def test_torch_engine_writes_the_same_flow_files_as_opencv(tmp_path):

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from helpers.cli import invoke
 
-from vr.cli import cli
 from vr.evaluation.fuse import fuse
 from vr.evaluation.results import EvalError, read_results
 
@@ -93,7 +92,7 @@ def test_topk_files_and_seed_files(tmp_path):
 
 def test_cli_fuse(files, tmp_path):
     out = tmp_path / "fused.json"
-    result = CliRunner().invoke(cli, ["fuse", *map(str, files), "--weights", "1,1.5", "-o", str(out)])
+    result = invoke(["fuse", *map(str, files), "--weights", "1,1.5", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "RGB    top-1 50.00%" in result.stdout and "Fused  top-1 75.00%" in result.stdout
     assert "1 video(s) only in the RGB file" in result.stderr
@@ -106,7 +105,7 @@ def test_cli_fuse(files, tmp_path):
 def test_cli_fuse_bad_inputs(files, tmp_path):
     rgb, flow = map(str, files)
     for weights in ("1", "a,b", "-1,2", "0,0"):
-        result = CliRunner().invoke(cli, ["fuse", rgb, flow, "--weights", weights])
+        result = invoke(["fuse", rgb, flow, "--weights", weights])
         assert result.exit_code == 2 and "Invalid value for '--weights'" in result.output
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"results": {"v1": [{"label": "zzz", "score": 1.0}]}, "labels": ["zzz"]}))
@@ -117,8 +116,8 @@ def test_cli_fuse_bad_inputs(files, tmp_path):
         (tmp_path / "broken.json", "not a results JSON"),
         (disjoint, "no video in common"),
     ):
-        result = CliRunner().invoke(cli, ["fuse", rgb, str(second)])
+        result = invoke(["fuse", rgb, str(second)])
         assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
     conflict = write(tmp_path / "conflict.json", FLOW, truth={**TRUTH, "v1": "b"})
-    result = CliRunner().invoke(cli, ["fuse", rgb, str(conflict)])
+    result = invoke(["fuse", rgb, str(conflict)])
     assert result.exit_code == 1 and "ground truth 'a' in one file, 'b' in the other" in result.output

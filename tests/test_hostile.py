@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from click.testing import CliRunner
-from helpers.cli import run
+from helpers.cli import invoke, run
 from helpers.motion import make_motion_frames
 from helpers.shards import make_shards
 from helpers.videos import bar_frame, encode
@@ -198,9 +197,7 @@ def test_extract_frames_reports_what_it_cannot_take_and_takes_the_rest(tmp_path)
     (src / "loop2").symlink_to(src / "loop")
     (src / "walk" / "gone.avi").symlink_to(tmp_path / "nowhere.avi")
     (src / "walk" / "folder.avi").mkdir()
-    result = CliRunner().invoke(
-        cli, ["preprocess", "extract-frames", str(src), str(dst), "--dataset", "ucf101", "-q"]
-    )
+    result = invoke(["preprocess", "extract-frames", str(src), str(dst), "--dataset", "ucf101", "-q"])
     assert result.exit_code == 1 and result.exception is None or isinstance(result.exception, SystemExit)
     report = json.loads((dst / "_report.json").read_text())
     failed = {f["name"]: f["reason"] for f in report["failures"]}

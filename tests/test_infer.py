@@ -8,11 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from helpers.checkpoints import make_checkpoint
+from helpers.cli import invoke
 
 from vr import layout
-from vr.cli import cli
 from vr.datasets.encode import write_video
 from vr.evaluation.infer import Predictor, training_data_info, video_clips
 from vr.manifests.schema import Manifest, VideoRecord
@@ -101,14 +100,14 @@ def test_cli_infer_reports_bad_files_and_goes_on(video, tmp_path):
     (folder / "notes.txt").write_text("not a video")
     assert [p.name for p in video_files([folder])] == ["a.avi", "broken.mp4"]
     args = ["infer", str(ckpt), str(folder), "--short-side", str(SHORT), "--n-clips", "2", "--quiet"]
-    result = CliRunner().invoke(cli, [*args, "--topk", "3"])
+    result = invoke([*args, "--topk", "3"])
     assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
     assert lines[0].endswith("a.avi  (2 clips)") and len(lines) == 4
     assert "broken.mp4" not in result.stdout and "error: " in result.stderr and "broken.mp4" in result.stderr
     scores = [float(line.split()[1]) for line in lines[1:]]
     assert scores == sorted(scores, reverse=True)
-    result = CliRunner().invoke(cli, [*args, "--json", "--topk", "2"])
+    result = invoke([*args, "--json", "--topk", "2"])
     data = json.loads(result.stdout)
     assert result.exit_code == 1 and list(data["results"]) == [str(folder / "a.avi")]
     assert len(data["results"][str(folder / "a.avi")]) == 2 and list(data["errors"]) == [
@@ -120,12 +119,12 @@ def test_cli_infer_reports_bad_files_and_goes_on(video, tmp_path):
 def test_cli_infer_bad_arguments(tmp_path):
     ckpt = make_checkpoint(tmp_path / "rgb.pth", "rgb", LABELS)
     (tmp_path / "empty").mkdir()
-    result = CliRunner().invoke(cli, ["infer", str(ckpt), str(tmp_path / "empty")])
+    result = invoke(["infer", str(ckpt), str(tmp_path / "empty")])
     assert result.exit_code == 2 and "no video files" in result.output
-    result = CliRunner().invoke(cli, ["infer", str(ckpt), str(tmp_path / "missing.mp4")])
+    result = invoke(["infer", str(ckpt), str(tmp_path / "missing.mp4")])
     assert result.exit_code == 2
     (tmp_path / "junk.pth").write_bytes(b"junk")
-    result = CliRunner().invoke(cli, ["infer", str(tmp_path / "junk.pth"), str(ckpt)])
+    result = invoke(["infer", str(tmp_path / "junk.pth"), str(ckpt)])
     assert result.exit_code == 1 and "not a checkpoint" in result.output and "Traceback" not in result.output
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from helpers.cli import invoke
 
-from vr.cli import cli
 from vr.layout import commit_folder, image_name, temp_sibling
 from vr.manifests.build import build_manifest
 from vr.manifests.info import count_table
@@ -50,7 +49,7 @@ def left_out(report) -> dict[str, str]:
 
 
 def run(*args: str):
-    return CliRunner().invoke(cli, ["manifest", *map(str, args)])
+    return invoke(["manifest", *map(str, args)])
 
 
 @pytest.fixture

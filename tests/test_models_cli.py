@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
+from helpers.cli import invoke
 from torch.utils.flop_counter import FlopCounterMode
 
-from vr.cli import cli
 from vr.models import create_model
 from vr.models.checkpoint import model_from_checkpoint
 
@@ -20,7 +19,7 @@ GOLDEN = Path(__file__).parent / "data" / "golden"
 
 
 def _run(*args: str):
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return invoke(list(args), catch_exceptions=False)
 
 
 def _clip(fixture: dict) -> torch.Tensor:

@@ -60,6 +60,23 @@ def test_dali_matches_torch_in_training(shards, modality, decoder):
     assert flips == {True, False}
 
 
+@pytest.mark.parametrize("modality", ["rgb", "flow"])
+def test_one_decoder_call_a_batch_whatever_the_clip_length(shards, modality):
+    """The ``dali`` decoder decodes a batch's N x T frames in one operator (Flow: x and y, two), not one
+    per frame position; its workers' shares of the frames cut through clips (3 workers, 5-frame clips)
+    and the clips still equal the torch loader's."""
+    import re
+
+    for clip_len in (2, 5, 16):
+        loader = build_loader(
+            shards, modality=modality, backend="dali", num_workers=0, dali_decoder="dali", clip_len=clip_len
+        )
+        graph = loader.pipeline.serialize()
+        assert len(re.findall(rb"decoders__\w+", graph)) == (2 if modality == "flow" else 1), clip_len
+    torch_loader, dali_loader = both(shards, modality=modality, dali_workers=3, decoder="dali", clip_len=5)
+    assert_same(list(torch_loader), list(dali_loader), modality)
+
+
 @pytest.mark.parametrize("decoder", ["dali", "workers"])
 def test_dali_matches_torch_in_multiclip_eval(shards, decoder):
     torch_loader, dali_loader = both(shards, mode="eval", n_clips=2, n_crops=3, batch_size=6, decoder=decoder)
@@ -165,9 +182,8 @@ def test_video_reader_on_gpu(sample_videos):
 def test_vr_train_reads_raw_videos_with_loader_dali_video(tmp_path):
     """`vr train --loader dali-video`: DALI's reader on a manifest's VP9 files, no frame extraction; an
     H.264 file is a clear error on the CPU."""
-    from click.testing import CliRunner
+    from helpers.cli import invoke
 
-    from vr.cli import cli
     from vr.datasets.synth import SynthConfig, generate, plan_videos
     from vr.manifests.schema import Manifest, VideoRecord
     from vr.models import load_checkpoint
@@ -194,7 +210,7 @@ def test_vr_train_reads_raw_videos_with_loader_dali_video(tmp_path):
         "4",
     ]
     args += ["--size", "24", "--batch-size", "2", "--epochs", "1", "--workers", "0", "-q"]
-    result = CliRunner().invoke(cli, args)
+    result = invoke(args)
     assert result.exit_code == 0, result.output
     ckpt = load_checkpoint(tmp_path / "run" / "last.pth")
     assert ckpt["labels"] == config.class_names and ckpt["data_info"] == {"short_side": 24}
@@ -204,7 +220,7 @@ def test_vr_train_reads_raw_videos_with_loader_dali_video(tmp_path):
     generate(tmp_path / "h264", h264)
     args[args.index("--videos") + 1] = str(tmp_path / "h264" / "videos")
     args[args.index("--out") + 1] = str(tmp_path / "run2")
-    result = CliRunner().invoke(cli, args)
+    result = invoke(args)
     assert result.exit_code == 1 and "needs a CUDA GPU" in result.output and "Traceback" not in result.output
 
 

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
+from helpers.cli import invoke
 from helpers.shards import make_shards
 
-from vr.cli import cli
 from vr.pipelines import SourceError, build_loader
 from vr.shards import verify_shards
 from vr.shards.format import read_index
@@ -76,7 +75,7 @@ def test_http_shards_load_like_local_ones_with_ranged_reads(shards):
 def test_verify_and_info_take_a_url(shards, tmp_path):
     with serving(shards) as server:
         assert verify_shards(server.url, progress=False) == []
-        result = CliRunner().invoke(cli, ["shard", "info", server.url])
+        result = invoke(["shard", "info", server.url])
         assert result.exit_code == 0 and "samples      7" in result.output
     copy = tmp_path / "copy"
     shutil.copytree(shards, copy)
@@ -84,7 +83,7 @@ def test_verify_and_info_take_a_url(shards, tmp_path):
     data[-2000] ^= 0xFF  # a bit flip in the zero padding: only the SHA-256 can tell
     (copy / "train-000001.tar").write_bytes(bytes(data))
     with serving(copy) as server:
-        result = CliRunner().invoke(cli, ["shard", "verify", server.url, "--quick", "--quiet"])
+        result = invoke(["shard", "verify", server.url, "--quick", "--quiet"])
     assert result.exit_code == 1 and "train-000001.tar: SHA-256 differs from the index" in result.output
 
 
@@ -205,8 +204,7 @@ def test_s3_shards_load_like_local_ones(shards, s3, tmp_path):
     )
     assert verify_shards(url, quick=True, progress=False, storage_options=options) == []
     assert_same(batches(url, storage_options=options, cache_dir=tmp_path / "c"), batches(shards))
-    result = CliRunner().invoke(
-        cli,
+    result = invoke(
         [
             "shard",
             "verify",

@@ -18,10 +18,9 @@ import cv2
 import numpy as np
 import pytest
 import webdataset as wds
-from click.testing import CliRunner
+from helpers.cli import invoke
 
 from vr import layout
-from vr.cli import cli
 from vr.locks import FolderBusyError
 from vr.manifests.schema import Manifest, VideoRecord
 from vr.shards import ShardError, ShardOptions, build_shards, read_index, shard_info, verify_shards
@@ -256,10 +255,10 @@ def test_verify_names_truncated_and_bit_flipped_shard(data):
     (out / names[2]).write_bytes(bytes(flipped))
     problems = verify_shards(out, quick=True, progress=False)
     assert [(p.shard, p.message) for p in problems] == [(names[2], "SHA-256 differs from the index")]
-    result = CliRunner().invoke(cli, ["shard", "verify", str(out), "--quiet"])
+    result = invoke(["shard", "verify", str(out), "--quiet"])
     assert result.exit_code == 1 and names[2] in result.output
     (out / names[2]).unlink()
-    result = CliRunner().invoke(cli, ["shard", "verify", str(out), "--quick", "--quiet"])
+    result = invoke(["shard", "verify", str(out), "--quick", "--quiet"])
     assert result.exit_code == 1 and f"{names[2]}: missing" in result.output
 
 
@@ -390,10 +389,8 @@ def test_bad_inputs_are_reported_and_left_out(data):
     rejected = {r.id: r.reason for r in result.rejected}
     assert "bad_unmarked" not in rejected and "flow folder missing" in rejected["bad_noflow"]
     assert result.n_samples == 7 + 1
-
-    runner = CliRunner()
     args = ["shard", str(data["manifest"]), "--frames", str(frames), "--subset", "train", "--quiet"]
-    result = runner.invoke(cli, [*args, "--out", str(tmp / "cli")])
+    result = invoke([*args, "--out", str(tmp / "cli")])
     assert result.exit_code == 0 and "8 videos left out" in result.output
 
 
@@ -429,9 +426,7 @@ def test_refuses_another_label_set_unless_overwrite(data):
     other.write(data["manifest"])
     with pytest.raises(ShardError, match="another label set"):
         build(data, out)
-    result = CliRunner().invoke(
-        cli, ["shard", str(data["manifest"]), "--frames", str(data["frames"]), "--out", str(out)]
-    )
+    result = invoke(["shard", str(data["manifest"]), "--frames", str(data["frames"]), "--out", str(out)])
     assert result.exit_code == 1 and "--overwrite" in result.output and "Traceback" not in result.output
     build(data, out, overwrite=True)
     assert read_index(out)["labels"][0] == "x" and verify_shards(out, progress=False) == []
@@ -440,7 +435,7 @@ def test_refuses_another_label_set_unless_overwrite(data):
 def test_info_table_and_lock(data):
     out = data["tmp"] / "out"
     build(data, out)
-    result = CliRunner().invoke(cli, ["shard", "info", str(out)])
+    result = invoke(["shard", "info", str(out)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert "samples      7" in lines and "classes      3 of 3 present" in lines
@@ -465,16 +460,15 @@ def test_changed_options_remove_stale_shards(data):
 
 
 def test_cli_usage_errors_exit_2(data):
-    runner = CliRunner()
     base = ["shard", str(data["manifest"]), "--out", str(data["tmp"] / "o")]
     for extra in (
         ["--modality", "flow", "--frames", str(data["frames"])],
         ["--frames", str(data["frames"]), "--max-size", "lots"],
         [],
     ):
-        result = runner.invoke(cli, [*base, *extra])
+        result = invoke([*base, *extra])
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output
-    result = runner.invoke(cli, ["shard", "info", str(data["tmp"])])
+    result = invoke(["shard", "info", str(data["tmp"])])
     assert result.exit_code == 1 and "index.json" in result.output
 
 
@@ -584,20 +578,20 @@ def test_reindex_gives_an_old_folder_the_member_indexes_vr_shard_writes(data):
     with pytest.raises(SourceError, match=f"run `vr shard reindex {out}`"):
         build_loader(out, backend="torch")
     assert any("no member index" in p.message for p in verify_shards(out, progress=False))
-    result = CliRunner().invoke(cli, ["shard", "reindex", str(out), "--quiet"])
+    result = invoke(["shard", "reindex", str(out), "--quiet"])
     assert result.exit_code == 0 and "3 shard(s) indexed, 0 already" in result.output, result.output
     assert {p.name: p.read_bytes() for p in out.glob("*.idx.json")} == written  # byte for byte
     assert verify_shards(out, progress=False) == []
     after = [b["video_id"] for b in build_loader(out, backend="torch", num_workers=0, batch_size=2)]
     assert after == before
-    assert "0 shard(s) indexed, 3 already" in CliRunner().invoke(cli, ["shard", "reindex", str(out)]).output
+    assert "0 shard(s) indexed, 3 already" in invoke(["shard", "reindex", str(out)]).output
     # a shard changed since sharding is refused, naming it; the others are not touched
     _as_old_folder(out)
     shard = out / "train-000001.tar"
     raw = bytearray(shard.read_bytes())
     raw[-100] ^= 1
     shard.write_bytes(bytes(raw))
-    result = CliRunner().invoke(cli, ["shard", "reindex", str(out), "--quiet"])
+    result = invoke(["shard", "reindex", str(out), "--quiet"])
     assert result.exit_code == 1 and "train-000001.tar: its size or SHA-256 differs" in result.output
     assert "Traceback" not in result.output
 
@@ -631,9 +625,7 @@ def test_a_hostile_plan_never_makes_vr_shard_delete_outside_out(data, name):
     (out / ".plan.json").write_text(json.dumps(plan))
     with pytest.raises(ShardError, match="not a plain file name"):
         build(data, out, options={"max_count": 2})
-    result = CliRunner().invoke(
-        cli, ["shard", str(data["manifest"]), "--frames", str(data["frames"]), "--out", str(out)]
-    )
+    result = invoke(["shard", str(data["manifest"]), "--frames", str(data["frames"]), "--out", str(out)])
     assert (
         result.exit_code == 1
         and "not a plain file name" in result.output

@@ -11,9 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from helpers.cli import invoke
 
-from vr.cli import cli
 from vr.datasets.synth import SynthConfig, generate
 from vr.video.ffmpeg_bin import ffmpeg_exe
 
@@ -35,7 +34,7 @@ SMALL = [
 
 
 def run(*args: str):
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return invoke(list(args), catch_exceptions=False)
 
 
 def read_frames(path: Path) -> np.ndarray:
@@ -156,7 +155,7 @@ def test_synth_resumes_and_refuses_a_different_dataset(tmp_path):
 )
 def test_synth_bad_arguments_are_one_line_usage_errors(tmp_path, args, message):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    result = CliRunner().invoke(cli, ["datasets", "synth", *args])
+    result = invoke(["datasets", "synth", *args])
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output

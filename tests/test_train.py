@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
+from helpers.cli import invoke
 from helpers.motion import make_motion_frames
 
-from vr.cli import cli
 from vr.datasets.synth import SynthConfig
 from vr.manifests.schema import read_manifest
 from vr.models import load_checkpoint
@@ -302,10 +301,10 @@ def test_cli_errors_are_one_line(data, tmp_path):
         "0",
         "--quiet",
     ]
-    result = CliRunner().invoke(cli, args)
+    result = invoke(args)
     assert result.exit_code == 1
     assert "larger than the training set" in result.output and "Traceback" not in result.output
-    bad = CliRunner().invoke(cli, [*args, "--model-arg", "oops"])
+    bad = invoke([*args, "--model-arg", "oops"])
     assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
 
 
@@ -413,12 +412,10 @@ def test_one_set_of_defaults_for_the_cli_the_config_and_the_loaders():
 def test_config_json_reproduces_a_run(data, tmp_path):
     first = tmp_path / "first"
     base = _train_cli(data, first, "--epochs", "1", "--label-smoothing", "0.1")[3:]
-    result = CliRunner().invoke(cli, base)
+    result = invoke(base)
     assert result.exit_code == 0, result.output
     again = tmp_path / "again"
-    result = CliRunner().invoke(
-        cli, ["train", "--config", str(first / "config.json"), "--out", str(again), "-q"]
-    )
+    result = invoke(["train", "--config", str(first / "config.json"), "--out", str(again), "-q"])
     assert result.exit_code == 0, result.output
     a, b = (json.loads((run / "config.json").read_text()) for run in (first, again))
     assert {k: v for k, v in a.items() if k != "out"} == {k: v for k, v in b.items() if k != "out"}
@@ -436,12 +433,12 @@ def test_config_json_reproduces_a_run(data, tmp_path):
         "2",
         "-q",
     ]
-    more = CliRunner().invoke(cli, args)
+    more = invoke(args)
     assert more.exit_code == 0 and json.loads((tmp_path / "m" / "config.json").read_text())["epochs"] == 2
     (tmp_path / "bad.json").write_text('{"no_such_field": 1}')
-    bad = CliRunner().invoke(cli, ["train", "--config", str(tmp_path / "bad.json")])
+    bad = invoke(["train", "--config", str(tmp_path / "bad.json")])
     assert bad.exit_code == 1 and "unknown field(s) no_such_field" in bad.output
-    missing = CliRunner().invoke(cli, ["train", "--out", str(tmp_path / "x")])
+    missing = invoke(["train", "--out", str(tmp_path / "x")])
     assert missing.exit_code == 2 and "--data is required" in missing.output
 
 

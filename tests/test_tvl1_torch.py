@@ -6,10 +6,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from helpers.cli import invoke
 
 from vr import layout
-from vr.cli import cli
 from vr.preprocess.flow.engines import TVL1Params, get_engine
 from vr.preprocess.flow.tvl1_ops import (
     median_blur,
@@ -288,12 +287,11 @@ def _frame_folder(path, root, n: int = 3, size=(48, 36)) -> None:
 
 def test_cli_precision_option(sample_videos, tmp_path):
     _frame_folder(sample_videos["bikes"], tmp_path / "frames")
-    runner = CliRunner()
 
     def flow_cli(dst: str, *extra: str):
         args = ["preprocess", "flow-tvl1", str(tmp_path / "frames"), str(tmp_path / dst), "-j", "1"]
         args += ["--backend", "threading", "-q", "--nscales", "2", "--warps", "2", "--batch", "2"]
-        return runner.invoke(cli, [*args, *extra])
+        return invoke([*args, *extra])
 
     for precision in ("fp32", "fp16"):
         result = flow_cli(precision, "--engine", "torch", "--precision", precision)

@@ -20,11 +20,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from vr.writing import TMP_PREFIX  # noqa: F401  (re-exported: temporary folders share the prefix)
+
 IMAGE_TEMPLATE = "image_{:05d}.jpg"
 FLOW_X_TEMPLATE = "flow_x_{:05d}.jpg"
 FLOW_Y_TEMPLATE = "flow_y_{:05d}.jpg"
 COMPLETE_MARKER = ".vr_complete.json"
-TMP_PREFIX = ".tmp-"
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
 
 

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 
 from vr.errors import VrError
+from vr.pipelines.options import LoaderOptions
+from vr.pipelines.sampling import SamplingConfig
 from vr.progress import progress_bar
 
 
@@ -30,26 +32,20 @@ class LoaderBench:
 
 def measure_loader(
     data: str,
+    sampling: SamplingConfig,
+    options: LoaderOptions,
     *,
     modality: str = "rgb",
-    backend: str = "torch",
-    clip_len: int = 16,
-    size: int = 112,
-    batch_size: int = 8,
-    workers: int = 2,
-    batches: int = 20,
     frames_root: str | None = None,
     flow_root: str | None = None,
     subset: str | None = None,
-    storage_options: dict | None = None,
-    cache_dir: str | None = None,
-    device_id: int | None = None,
+    batches: int = 20,
     progress: bool = True,
 ) -> LoaderBench:
-    """Build the training loader of ``data`` (a shard folder or URL, or a manifest with ``frames_root`` /
-    ``flow_root``) as `vr train` would, and time its first batch and the ``batches`` after it (epochs roll
-    over as in training). ``device_id``: the GPU the DALI loader decodes on (nvJPEG), as `vr train` does
-    on a GPU; None decodes on the CPU."""
+    """Build the loader of ``data`` (a shard folder or URL, or a manifest with ``frames_root`` /
+    ``flow_root``) that ``sampling`` and ``options`` describe, as `vr train` would (``options.device_id``:
+    the GPU the DALI loader decodes on with nvJPEG, as `vr train` does on a GPU; None decodes on the CPU),
+    and time its first batch and the ``batches`` after it (epochs roll over as in training)."""
     from vr.pipelines import build_loader
 
     if batches < 1:
@@ -59,25 +55,16 @@ def measure_loader(
         loader = build_loader(
             data,
             modality,
+            sampling,
+            options,
             frames_root=frames_root,
             flow_root=flow_root,
             subset=subset,
-            mode="train",
-            clip_len=clip_len,
-            size=size,
-            backend=backend,
-            batch_size=batch_size,
-            num_workers=workers,
-            drop_last=True,
-            pin_memory=False,
-            storage_options=storage_options,
-            cache_dir=cache_dir,
-            device_id=device_id if backend == "dali" else None,
         )
     except ValueError as e:  # a setting the loader refuses
         raise VrError(str(e)) from None
     if len(loader) == 0:
-        raise VrError(f"{data}: fewer videos than one batch of {batch_size}")
+        raise VrError(f"{data}: fewer videos than one batch of {options.batch_size}")
     epoch = iter(loader)
     first = next(epoch)
     first_batch_s = time.perf_counter() - start
@@ -99,11 +86,11 @@ def measure_loader(
     return LoaderBench(
         data=str(data),
         modality=modality,
-        backend=backend,
-        clip_len=clip_len,
-        size=size,
-        batch_size=batch_size,
-        workers=workers,
+        backend=options.backend,
+        clip_len=sampling.clip_len,
+        size=sampling.size,
+        batch_size=options.batch_size,
+        workers=options.num_workers,
         batches=batches,
         clips=clips,
         first_batch_s=first_batch_s,

@@ -68,25 +68,32 @@ def loader_cmd(data, modality, backend, clip_len, size, batch_size, workers, bat
     from vr.bench.machine import describe
     from vr.bench.model import measure_model
     from vr.bench.report import human_seconds, record
+    from vr.pipelines.options import LoaderOptions
+    from vr.pipelines.sampling import SamplingConfig
     from vr.runtime import resolve_device
 
     torch_device = resolve_device(device)
     gpu = (torch_device.index or 0) if torch_device.type == "cuda" else None
+    sampling = SamplingConfig(mode="train", clip_len=clip_len, size=size)
+    options = LoaderOptions(
+        backend=backend,
+        batch_size=batch_size,
+        num_workers=workers,
+        drop_last=True,
+        pin_memory=False,
+        storage_options=storage_options or None,
+        cache_dir=cache_dir,
+        device_id=gpu if backend == "dali" else None,
+    )
     result = measure_loader(
         data,
+        sampling,
+        options,
         modality=modality,
-        backend=backend,
-        clip_len=clip_len,
-        size=size,
-        batch_size=batch_size,
-        workers=workers,
-        batches=batches,
         frames_root=frames_root,
         flow_root=flow_root,
         subset=subset,
-        storage_options=storage_options or None,
-        cache_dir=cache_dir,
-        device_id=gpu,
+        batches=batches,
         progress=not quiet,
     )
     where = f", decoding on cuda:{gpu}" if gpu is not None and backend == "dali" else ""

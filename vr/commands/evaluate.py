@@ -61,23 +61,13 @@ def eval_command(checkpoint: Path, data: str, mode: str, n_clips: int, n_crops: 
     from vr.threads import prepare_openmp
 
     prepare_openmp()  # before torch is imported: see vr.threads
-    from vr.evaluation.evaluate import evaluate
+    from vr.evaluation.evaluate import EvalConfig, evaluate
 
     output = options.pop("output") or checkpoint.with_name(f"eval_{mode}.json")
     quiet = options.pop("quiet")
-    backend = options.pop("loader")
     try:
-        report = evaluate(
-            checkpoint,
-            data,
-            mode,
-            n_clips,
-            int(n_crops),
-            backend=backend,
-            output=output,
-            progress=not quiet,
-            **options,
-        )
+        config = EvalConfig.from_options(mode=mode, n_clips=n_clips, n_crops=int(n_crops), **options)
+        report = evaluate(checkpoint, data, config, output=output, progress=not quiet)
     except VrError as e:
         raise click.ClickException(str(e)) from None
     results = report.results

@@ -11,6 +11,7 @@ import numpy as np
 
 from vr.errors import VrError
 from vr.video.ffmpeg_bin import ffmpeg_exe
+from vr.writing import atomic_path
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,13 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, codec: 
     if h % 2 or w % 2:
         raise ValueError(f"frame size {w}x{h} must be even for 4:2:0 video")
     path = Path(path)
-    tmp = path.with_name(f".tmp-{path.name}.{os.getpid()}")
+    with atomic_path(path) as tmp:
+        _encode(frames, tmp, spec, fps, path.name)
+    return path
+
+
+def _encode(frames: np.ndarray, tmp: Path, spec, fps: float, name: str) -> None:
+    t, h, w, _ = frames.shape
     stream = (
         ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", framerate=fps)
         .output(
@@ -89,9 +96,4 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, codec: 
             capture_stderr=True,
         )
     except ffmpeg.Error as e:
-        tmp.unlink(missing_ok=True)
-        raise EncodeError(
-            f"ffmpeg could not encode {path.name}: {e.stderr.decode(errors='replace')}"
-        ) from None
-    os.replace(tmp, path)
-    return path
+        raise EncodeError(f"ffmpeg could not encode {name}: {e.stderr.decode(errors='replace')}") from None

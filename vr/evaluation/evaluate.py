@@ -8,6 +8,7 @@ with the inputs (checkpoint, modality, label set, unreadable data) is checked be
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from vr.evaluation.metrics import accuracy, confusion_matrix, per_class_accuracy
 from vr.evaluation.predict import predict
 from vr.evaluation.results import EvalError, Results
 from vr.models.checkpoint import load_model
+from vr.pipelines.options import LoaderOptions
 from vr.pipelines.sampling import SamplingConfig
 from vr.runtime import check_precision, resolve_device, use_device
 from vr.writing import write_json
@@ -28,6 +30,63 @@ from vr.writing import write_json
 log = logging.getLogger("vr.eval")
 
 MODES = ("clip", "video")
+
+# flat names (the command line's) of the loader's fields
+_LOADER_NAMES = {
+    "batch_size": "batch_size",
+    "backend": "backend",
+    "loader": "backend",
+    "workers": "num_workers",
+    "storage_options": "storage_options",
+    "cache_dir": "cache_dir",
+}
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What `vr eval` runs: which views of each video (``mode``; ``n_clips`` x ``n_crops`` in video
+    mode), where a manifest's frames are, the loader (its batch, backend, workers, remote storage) and
+    the device. ``modality``: the one expected (checked against the checkpoint's); ``topk``: classes kept
+    per video in the predictions JSON (None: all); ``trusted``: load a checkpoint that needs full
+    unpickling. The clips' length, stride and size are the checkpoint's own."""
+
+    mode: str = "video"
+    n_clips: int = 10
+    n_crops: int = 3
+    modality: str | None = None
+    frames_root: str | os.PathLike | None = None
+    flow_root: str | os.PathLike | None = None
+    subset: str | None = None
+    loader: LoaderOptions = field(default_factory=LoaderOptions)
+    device: str = "auto"
+    precision: str = "fp32"
+    topk: int | None = None
+    trusted: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise EvalError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.n_clips < 1 or self.n_crops not in (1, 3):
+            raise EvalError(f"n_clips must be >= 1 and n_crops 1 or 3, got {self.n_clips}, {self.n_crops}")
+
+    @classmethod
+    def from_options(cls, **options: Any) -> EvalConfig:
+        """A config from the command line's flat names: its own fields, and ``batch_size``, ``loader``
+        (or ``backend``), ``workers``, ``storage_options``, ``cache_dir`` of the loader."""
+        loader = {_LOADER_NAMES[k]: options.pop(k) for k in list(options) if k in _LOADER_NAMES}
+        if loader.get("storage_options") == {}:
+            loader["storage_options"] = None
+        try:
+            return cls(loader=LoaderOptions(**loader), **options)
+        except (TypeError, ValueError) as e:
+            if isinstance(e, EvalError):
+                raise
+            raise EvalError(str(e)) from None
+
+    @property
+    def views(self) -> tuple[int, int]:
+        """(clips, crops) a video: one centre clip and crop in clip mode."""
+        return (1, 1) if self.mode == "clip" else (self.n_clips, self.n_crops)
 
 
 def check_labels(
@@ -134,57 +193,48 @@ def average_views(
 def evaluate(
     checkpoint: str | os.PathLike,
     data: str | os.PathLike,
-    mode: str = "video",
-    n_clips: int = 10,
-    n_crops: int = 3,
-    batch_size: int = 8,
-    backend: str = "torch",
+    config: EvalConfig | None = None,
     *,
-    modality: str | None = None,
-    frames_root: str | os.PathLike | None = None,
-    flow_root: str | os.PathLike | None = None,
-    subset: str | None = None,
     output: str | os.PathLike | None = None,
-    topk: int | None = None,
-    device: str = "auto",
-    precision: str = "fp32",
-    workers: int = 2,
-    trusted: bool = False,
     progress: bool = True,
-    storage_options: dict | None = None,
-    cache_dir: str | os.PathLike | None = None,
+    **options: Any,
 ) -> EvalReport:
-    """Evaluate ``checkpoint`` on ``data`` (shard folder, local or at a URL with ``storage_options`` and
-    ``cache_dir``; or manifest with ``frames_root``/``flow_root``).
+    """Evaluate ``checkpoint`` on ``data`` (a shard folder, local or at a URL with the loader's
+    ``storage_options`` and ``cache_dir``; or a manifest with ``frames_root``/``flow_root``) as
+    ``config`` says; ``options``: its fields by their flat names instead
+    (:meth:`EvalConfig.from_options`), e.g. ``evaluate(ck, data, mode="clip", workers=0)``.
 
-    ``output``: the predictions JSON (the seed's results format, ``topk`` classes per video, all when
-    None); beside it ``<stem>.confusion.png`` and ``<stem>.metrics.json``. Raises :class:`EvalError`
-    before reading any clip when the inputs do not fit together.
+    ``output``: the predictions JSON (the seed's results format, ``config.topk`` classes per video);
+    beside it ``<stem>.confusion.png`` and ``<stem>.metrics.json``. Raises :class:`EvalError` before
+    reading any clip when the inputs do not fit together.
     """
     from vr.pipelines.loader import build_loader, open_source
     from vr.pipelines.sources import SourceError
     from vr.storage import StorageError
 
-    if mode not in MODES:
-        raise EvalError(f"mode must be one of {MODES}, got {mode!r}")
-    dev = use_device(resolve_device(device))
-    check_precision(precision, dev, training=False)
-    if mode == "clip":
-        n_clips, n_crops = 1, 1
-    model, ckpt = load_model(checkpoint, trusted=trusted)
+    if config is None:
+        config = EvalConfig.from_options(**options)
+    elif options:
+        raise TypeError("evaluate() takes a config or its fields by name, not both")
+    dev = use_device(resolve_device(config.device))
+    check_precision(config.precision, dev, training=False)
+    n_clips, n_crops = config.views
+    model, ckpt = load_model(checkpoint, trusted=config.trusted)
     ckpt_modality = ckpt["modality"]
-    if modality is not None and modality != ckpt_modality:
-        raise EvalError(f"{checkpoint}: a {ckpt_modality} model, but --modality {modality} was asked for")
-    where = str(data)
+    if config.modality is not None and config.modality != ckpt_modality:
+        raise EvalError(
+            f"{checkpoint}: a {ckpt_modality} model, but --modality {config.modality} was asked for"
+        )
+    where, subset, o = str(data), config.subset, config.loader
     try:
         source = open_source(
             data,
             ckpt_modality,
-            frames_root=frames_root,
-            flow_root=flow_root,
+            frames_root=config.frames_root,
+            flow_root=config.flow_root,
             subset=subset,
-            storage_options=storage_options or None,
-            cache_dir=cache_dir,
+            storage_options=o.storage_options or None,
+            cache_dir=o.cache_dir,
         )
     except (SourceError, ValueError, OSError, StorageError) as e:
         raise EvalError(f"{e} (the checkpoint is a {ckpt_modality} model)") from None
@@ -192,27 +242,19 @@ def evaluate(
         raise EvalError(f"{where}: no videos{f' in subset {subset!r}' if subset else ''}")
     check_labels(ckpt["labels"], source.labels, where, unnamed=ckpt.get("unnamed_labels", False))
     _check_readable(source, where)
-    settings = clip_settings(ckpt)
+    sampling = SamplingConfig(mode="eval", n_clips=n_clips, n_crops=n_crops, **clip_settings(ckpt))
+    dali_gpu = dev.type == "cuda" and o.backend == "dali"
+    options = dataclasses.replace(  # what this process runs as
+        o, device_id=(dev.index or 0) if dali_gpu else None, pin_memory=dev.type == "cuda"
+    )
     try:
-        loader = build_loader(
-            source,
-            ckpt_modality,
-            mode="eval",
-            batch_size=batch_size,
-            backend=backend,
-            num_workers=workers,
-            n_clips=n_clips,
-            n_crops=n_crops,
-            device_id=(dev.index or 0) if dev.type == "cuda" and backend == "dali" else None,
-            pin_memory=dev.type == "cuda",
-            **settings,
-        )
+        loader = build_loader(source, ckpt_modality, sampling, options)
     except (ValueError, OSError) as e:
         raise EvalError(str(e)) from None
     model.to(dev)
     try:
         ids, scores, labels, _ = predict(
-            model, loader, dev, precision=precision, progress=progress, desc=f"eval {mode}"
+            model, loader, dev, precision=config.precision, progress=progress, desc=f"eval {config.mode}"
         )
     except StorageError as e:
         raise EvalError(str(e)) from None
@@ -225,7 +267,7 @@ def evaluate(
     results = Results(video_ids, video_scores, names, truth, ckpt_modality)
     matrix = confusion_matrix(video_scores, video_labels, len(names))
     report = EvalReport(
-        mode=mode,
+        mode=config.mode,
         results=results,
         n_views=len(ids),
         top1=accuracy(video_scores, video_labels, 1),
@@ -237,7 +279,7 @@ def evaluate(
         missing=len(source) - len(video_ids),
     )
     if output is not None:
-        report.files = write_outputs(report, Path(output), topk)
+        report.files = write_outputs(report, Path(output), config.topk)
     return report
 
 

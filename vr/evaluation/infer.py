@@ -199,9 +199,7 @@ class Predictor:
             health = DecodeHealth()
             try:
                 scores, n = self.scores(path, health)
-                if health.damaged and self.strict:
-                    raise VideoError(health.warning())
-                out.append(Prediction(str(path), scores, n, warning=health.warning()))
+                out.append(Prediction(str(path), scores, n, warning=health.check(self.strict)))
             except (VideoError, OSError, ValueError) as e:
                 out.append(Prediction(str(path), None, error=str(e).splitlines()[0] if str(e) else repr(e)))
         return out

@@ -6,16 +6,18 @@ item's encoded frames (:func:`~vr.pipelines.read.read_clips`, together with the 
 of the batch, so a shard's members come in few reads) and returns them with the crop box, the flip
 and the normalisation parameters. Two decoders:
 
-* ``dali`` (the default on a GPU): the graph decodes only the box (``fn.decoders.image_slice``,
-  ``mixed`` = nvJPEG on a GPU, ``cpu`` = libjpeg-turbo otherwise), stacks the frames into a sequence,
-  resizes it (linear, no antialiasing, as OpenCV's INTER_LINEAR; Flow's x and y sequences apart, joined
-  once small);
+* ``dali`` (the default on a GPU): each DALI sample is one *frame* of a clip (a batch of N clips is
+  N x T samples), so one decoder operator decodes the whole batch's frames in one call (two for Flow:
+  its x and y images), whatever the clip length: nvJPEG batches them on a GPU, libjpeg-turbo's thread
+  pool on the CPU. The graph decodes only the box (``fn.decoders.image_slice``), resizes each frame
+  (linear, no antialiasing, as OpenCV's INTER_LINEAR), normalises it, and the loader regroups the frames
+  into clips on the device (a view and one copy);
 * ``workers`` (the default on the CPU): the Python workers decode (libjpeg-turbo), crop and resize (OpenCV)
   (:func:`~vr.pipelines.decode.decode_pixels`, as the torch backend) and hand DALI small ``uint8``
   clips. DALI's CPU resize costs about 0.6 ms per 112x112 frame, six times OpenCV's, which made the
   ``dali`` decoder the slowest CPU loader (``bench/loader.py``).
 
-Both end in ``crop_mirror_normalize`` (flip, mean/std) to ``(C, T, H, W)``.
+Both end in ``crop_mirror_normalize`` (flip, mean/std), to ``(C, H, W)`` frames or ``(C, T, H, W)`` clips.
 
 Per-sample mode needs full batches, so the epoch is padded to whole batches with placeholder samples
 (``valid = 0``), which the loader drops, as it drops bad samples (their reason rides in the id field).
@@ -68,6 +70,7 @@ class ClipSource:
         self.padded = self.n_batches * o.batch_size
         self.skip = o.start_batch * o.batch_size  # items of the first epoch already done (resuming mid-epoch)
         self.batch_size, self.workers = o.batch_size, max(1, o.num_workers)
+        self.unit = config.clip_len if decoder == "dali" else 1  # DALI samples a clip: its frames, or one
         self._filler: dict[str, bytes] = {}
         self._ready: dict[tuple[int, int], RawClip | Skip] = {}
 
@@ -75,26 +78,35 @@ class ClipSource:
         return {**self.__dict__, "_ready": {}}
 
     def _group(self, position: int, idx_in_batch: int) -> range:
-        """The positions from ``position`` to the end of its worker's share of the batch: DALI splits
-        every batch into ``workers`` contiguous shares, one per worker, which is read as one batch."""
-        base, extra = divmod(self.batch_size, self.workers)
+        """The clip positions from ``position`` to the end of its worker's share of the batch: DALI
+        splits every batch (of ``batch_size x unit`` samples) into ``workers`` contiguous shares, one per
+        worker; the clips a share touches are read as one batch."""
+        base, extra = divmod(self.batch_size * self.unit, self.workers)
         end = 0
         for share in range(self.workers):
             end += base + (share < extra)
             if idx_in_batch < end:
                 break
-        return range(position, min(position - idx_in_batch + end, self.n))
+        first = position - idx_in_batch // self.unit  # the batch's first clip
+        return range(position, min(first + -(-end // self.unit), self.n))
 
-    def _read(self, epoch_idx: int, position: int, idx_in_batch: int) -> RawClip | Skip:
-        """The clip at ``position``, read with the rest of this worker's share of the batch."""
+    def _read(self, epoch_idx: int, position: int, idx_in_batch: int) -> tuple[RawClip | Skip, object]:
+        """The clip at ``position`` (read with the rest of this worker's share of the batch) and, for the
+        ``workers`` decoder, its pixels (decoded once for all its samples)."""
         key = (epoch_idx, position)
         if key not in self._ready:
             epoch = self.start_epoch + epoch_idx
             group = self._group(position, idx_in_batch)
             items = self.order.items(epoch)[group.start : group.stop]
             clips = read_clips(self.source, self.config, self.seed, [(epoch, int(i)) for i in items])
-            self._ready = {(epoch_idx, q): clip for q, clip in zip(group, clips, strict=True)}
-        return self._ready.pop(key)
+            self._ready = {(epoch_idx, q): self._decoded(clip) for q, clip in zip(group, clips, strict=True)}
+        return self._ready[key]
+
+    def _decoded(self, got: RawClip | Skip) -> tuple[RawClip | Skip, object]:
+        if self.decoder != "workers" or isinstance(got, Skip):
+            return got, None
+        pixels = decode_pixels(got, self.source.modality)
+        return (Skip(got.item, got.video_id, CORRUPT), None) if pixels is None else (got, pixels)
 
     @property
     def flow(self) -> bool:
@@ -102,10 +114,11 @@ class ClipSource:
 
     @property
     def num_outputs(self) -> int:
-        """Encoded frames (``dali``: one per JPEG) or one decoded clip (``workers``), then 3 more."""
+        """A frame's encoded images (``dali``: one, Flow two) or one decoded clip (``workers``), then 3
+        more (crop/flip/normalisation, label/valid/item, id)."""
         if self.decoder == "workers":
             return 4
-        return self.config.clip_len * len(self.source.modality.images) + 3
+        return len(self.source.modality.images) + 3
 
     def _placeholder(self, item: int, video_id: str) -> RawClip:
         """A tiny valid clip that fills a batch slot (padding or a skipped sample)."""
@@ -121,34 +134,29 @@ class ClipSource:
         if self._pid != os.getpid():  # first call in a DALI worker: one thread for OpenCV, torch, OpenMP
             single_thread_worker()
             self._pid = os.getpid()
-        position = info.idx_in_epoch + (self.skip if info.epoch_idx == 0 else 0)
+        sample = info.idx_in_epoch + (self.skip * self.unit if info.epoch_idx == 0 else 0)
+        position, frame = divmod(sample, self.unit)
         if position >= self.padded:
             raise StopIteration
         if position >= self.n:
-            return self._outputs(self._placeholder(-1, ""), 0)
-        got = self._read(info.epoch_idx, position, info.idx_in_batch)
-        item = got.item
-        pixels = None
-        if self.decoder == "workers" and not isinstance(got, Skip):
-            pixels = decode_pixels(got, self.source.modality)
-            if pixels is None:
-                got = Skip(item, got.video_id, CORRUPT)
+            return self._outputs(self._placeholder(-1, ""), 0, frame)
+        got, pixels = self._read(info.epoch_idx, position, info.idx_in_batch)
+        if frame == self.unit - 1:  # the clip's last sample
+            self._ready.pop((info.epoch_idx, position), None)
         if isinstance(got, Skip):
             valid = FATAL if isinstance(got, Fatal) else 0
-            return self._outputs(self._placeholder(item, f"{got.video_id}\t{got.reason}"), valid)
-        return self._outputs(got, 1, pixels)
+            return self._outputs(self._placeholder(got.item, f"{got.video_id}\t{got.reason}"), valid, frame)
+        return self._outputs(got, 1, frame, pixels)
 
-    def _outputs(self, raw: RawClip, valid: int, pixels: np.ndarray | None = None) -> tuple:
+    def _outputs(self, raw: RawClip, valid: int, frame: int, pixels: np.ndarray | None = None) -> tuple:
         box, flip = raw.spec.box, raw.spec.flip
         if self.decoder == "workers":
             if pixels is None:  # a placeholder: any pixels of the clip's shape
                 size, channels = raw.spec.size, self.source.modality.channels
                 pixels = np.zeros((self.config.clip_len, size, size, channels), np.uint8)
-            frames = [pixels]
-        else:
-            frames = [np.frombuffer(data, np.uint8) for frame in raw.frames for data in frame]
-            if self.flow:  # x images first, then y
-                frames = frames[0::2] + frames[1::2]
+            images = [pixels]
+        else:  # frame ``frame``'s images (Flow: x, then y)
+            images = [np.frombuffer(data, np.uint8) for data in raw.frames[frame]]
         mean, std = list(self.mean), list(self.std)
         if self.flow and flip:  # (255 - x - m) / s == (x - (255 - m)) / -s
             mean[0], std[0] = 255.0 - mean[0], -std[0]
@@ -156,7 +164,7 @@ class ClipSource:
         # few outputs: each costs a feed per batch in the main process
         params = np.array([box.x, box.y, box.w, box.h, int(flip), *mean, *std], np.float32)
         meta = np.array([raw.label, valid, raw.item], np.int64)
-        return (*frames, params, meta, np.frombuffer(ident, np.uint8).copy())
+        return (*images, params, meta, np.frombuffer(ident, np.uint8).copy())
 
 
 def _clip_graph(callback: ClipSource, parallel: bool, decode_device: str, prefetch: int):
@@ -169,7 +177,6 @@ def _clip_graph(callback: ClipSource, parallel: bool, decode_device: str, prefet
         parallel=parallel,
         **({"prefetch_queue_depth": prefetch} if parallel else {}),
     )
-    t = callback.config.clip_len
     params, meta, ident = outs[-3:]
     channels = callback.source.modality.channels
     anchor, shape, mirror = params[0:2], params[2:4], fn.cast(params[4], dtype=types.INT32)
@@ -178,7 +185,8 @@ def _clip_graph(callback: ClipSource, parallel: bool, decode_device: str, prefet
     size = callback.config.size
 
     def decode(encoded, image_type):
-        return fn.decoders.image_slice(
+        """A batch of frames, each decoded (its box only) and resized: (size, size, c)."""
+        image = fn.decoders.image_slice(
             encoded,
             anchor,
             shape,
@@ -190,22 +198,18 @@ def _clip_graph(callback: ClipSource, parallel: bool, decode_device: str, prefet
             # trains on are those `vr eval`/`vr infer` see through the CPU decoders
             jpeg_fancy_upsampling=True,
         )
+        return fn.resize(image, size=[size, size], interp_type=types.INTERP_LINEAR, antialias=False)
 
-    def sequence(encoded, image_type):
-        """The clip's frames of one image kind, decoded (box only), stacked, resized: (T, size, size, c)."""
-        seq = fn.stack(*[decode(e, image_type) for e in encoded], axis=0, axis_name="F")
-        return fn.resize(seq, size=[size, size], interp_type=types.INTERP_LINEAR, antialias=False)
-
-    if callback.decoder == "workers":  # decoded, cropped and resized in the worker
-        seq = fn.reshape(outs[0], layout="FHWC")
+    if callback.decoder == "workers":  # a clip, decoded, cropped and resized in the worker
+        pixels, layout = fn.reshape(outs[0], layout="FHWC"), "CFHW"
         if decode_device == "mixed":
-            seq = seq.gpu()
-    elif callback.flow:  # few, large operators: x and y sequences joined only once they are small
-        seq = fn.cat(sequence(outs[:t], types.GRAY), sequence(outs[t : 2 * t], types.GRAY), axis=3)
-    else:
-        seq = sequence(outs[:t], types.RGB)
+            pixels = pixels.gpu()
+    elif callback.flow:  # every frame's x images in one decoder call, its y images in another
+        pixels, layout = fn.cat(decode(outs[0], types.GRAY), decode(outs[1], types.GRAY), axis=2), "CHW"
+    else:  # every frame of the batch in one decoder call
+        pixels, layout = decode(outs[0], types.RGB), "CHW"
     clip = fn.crop_mirror_normalize(
-        seq, mirror=mirror, mean=mean, std=std, output_layout="CFHW", dtype=types.FLOAT
+        pixels, mirror=mirror, mean=mean, std=std, output_layout=layout, dtype=types.FLOAT
     )
     return clip, meta, ident
 
@@ -246,8 +250,9 @@ class DaliClipLoader(ClipLoaderBase):
         # Spawn, never fork: a worker forked from a process that runs other threads (a Dask client, the
         # trainer's OpenMP and OpenCV pools) can die at start-up; the cost is a one-off import per worker.
         extra = {"py_num_workers": num_workers, "py_start_method": "spawn"}
+        self.unit = self.callback.unit
         self.pipeline = pipe(
-            batch_size=batch_size,
+            batch_size=batch_size * self.unit,  # DALI samples: frames (or clips) of batch_size clips
             num_threads=num_threads,
             device_id=device_id,
             prefetch_queue_depth=prefetch,
@@ -268,9 +273,13 @@ class DaliClipLoader(ClipLoaderBase):
                     next(self.iterator)  # not iter(): that would reset the pipeline mid-epoch
         self._unfinished = True
         self._passes += 1
+        unit = self.unit
         for (out,) in self.iterator:
-            meta = out["meta"].cpu()
-            ids = [row.tobytes().rstrip(b"\0").decode(errors="replace") for row in out["id"].cpu().numpy()]
+            meta = out["meta"][::unit].cpu()  # a clip's samples all carry its label, flag, item and id
+            ids = [
+                row.tobytes().rstrip(b"\0").decode(errors="replace")
+                for row in out["id"][::unit].cpu().numpy()
+            ]
             fatal = (meta[:, 1] == FATAL).nonzero()
             if len(fatal):
                 yield {"fatal": ids[int(fatal[0])].split("\t", 1)[-1]}
@@ -281,6 +290,9 @@ class DaliClipLoader(ClipLoaderBase):
                 tuple(ids[i].split("\t", 1)) for i in range(len(ids)) if not valid[i] and items[i] >= 0
             ]
             clip = out["clip"]
+            if unit > 1:  # (N x T, C, H, W) frames -> (N, C, T, H, W) clips
+                n, c, h, w = clip.shape[0] // unit, *clip.shape[1:]
+                clip = clip.view(n, unit, c, h, w).transpose(1, 2).contiguous()
             if not valid.all():  # drop padding and bad samples (a copy; most batches skip it)
                 keep = torch.from_numpy(valid.nonzero()[0])
                 clip, label, index = clip[keep.to(clip.device)], label[keep], index[keep]

@@ -98,8 +98,7 @@ def extract_video(task: FrameTask) -> Outcome:
         if n_frames == 0 or out_info is None:
             raise VideoError("no video frames decoded")
         health = decode_health(log)
-        if health.damaged and task.strict:
-            raise VideoError(health.warning())
+        health.check(task.strict)
         marker = {
             "kind": "frames",
             "n_frames": n_frames,

@@ -42,6 +42,4 @@ def video_members(
         raise SampleError(f"video does not decode: {e}", spec.video) from None
     if not members:
         raise SampleError("no frames decoded in the segment" if spec.record.segment else "no frames decoded")
-    if health.damaged and options.strict:
-        raise SampleError(health.warning(), spec.video)
-    return members, size, health.warning()
+    return members, size, health.check(options.strict, lambda warning: SampleError(warning, spec.video))

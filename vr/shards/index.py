@@ -15,11 +15,6 @@ REPORT = "_report.json"
 PARTS = ".parts"
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """:func:`vr.writing.atomic_write` (temporary sibling, fsync, rename over ``path``)."""
-    atomic_write(path, data)
-
-
 def write_json_atomic(path: Path, value: Any) -> None:
     """JSON (indented, sorted keys: byte-reproducible) written atomically. Data files (indexes, plans)
     are written as they are; the folder's report goes through :func:`vr.writing.write_json`."""

@@ -25,9 +25,10 @@ from vr.shards.format import (
     parse_member,
     read_index,
 )
-from vr.shards.index import write_bytes_atomic, write_json_atomic
+from vr.shards.index import write_json_atomic
 from vr.shards.tarstream import HashingReader, TarFormatError, iter_members
 from vr.storage import LocalStore, is_url
+from vr.writing import atomic_write
 
 
 @dataclass
@@ -93,7 +94,7 @@ def reindex_shards(folder: str | os.PathLike, force: bool = False, progress: boo
             data = index_shard(store, entry)
             entry["members"] = members_name(entry["name"])
             entry["members_sha256"] = hashlib.sha256(data).hexdigest()
-            write_bytes_atomic(store.path(entry["members"]), data)
+            atomic_write(store.path(entry["members"]), data)
         if todo:
             write_json_atomic(folder / INDEX, index)
     return ReindexResult(indexed=len(todo), kept=len(index["shards"]) - len(todo))

@@ -10,7 +10,6 @@ samples, samples left out) are written before the rename: a final name only ever
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,11 +17,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from vr.layout import TMP_PREFIX
 from vr.shards.format import MemberIndexBuilder, members_name
-from vr.shards.index import part_path, write_bytes_atomic, write_json_atomic
+from vr.shards.index import part_path, write_json_atomic
 from vr.shards.plan import BLOCK, NAME_FIELD, Rejected, SampleSpec, ShardOptions, ShardPlan, tar_bytes
 from vr.shards.samples import Inputs, Members, SampleError, load_sample
+from vr.writing import atomic_path, atomic_write
 
 MEMBER_MODE = 0o644
 PREFETCH = 2  # samples loaded ahead of the one being written
@@ -93,10 +92,6 @@ class TarSink:
         self._write(b"\0" * (tar_bytes(self.size) - self.size))
 
 
-def temp_path(out: Path, shard_name: str) -> Path:
-    return out / f"{TMP_PREFIX}{shard_name}.{os.getpid()}"
-
-
 def _prefetched(
     specs: list[SampleSpec], inputs: Inputs, options: ShardOptions, depth: int = PREFETCH
 ) -> Iterator[tuple[SampleSpec, Future[Members]]]:
@@ -119,7 +114,7 @@ def write_shard(
     on_sample: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Write ``shard`` into ``out`` and return its record; ``on_sample(bytes)`` is called per sample."""
-    final, tmp = out / shard.name, temp_path(out, shard.name)
+    final = out / shard.name
     final.unlink(missing_ok=True)
     members_index = MemberIndexBuilder()
     written: list[str] = []
@@ -127,7 +122,8 @@ def write_shard(
     warnings: list[Rejected] = []  # kept, with what was wrong (a damaged video)
     per_class: Counter[str] = Counter()
     n_frames = n_flow = 0
-    try:
+    # the shard is renamed into place last, once its member index and record are written
+    with atomic_path(final) as tmp:
         with open(tmp, "wb", buffering=1 << 20) as raw:
             sink = TarSink(raw)
             for spec, loading in _prefetched(shard.samples, inputs, options):
@@ -154,10 +150,8 @@ def write_shard(
                 if on_sample:
                     on_sample(sink.size - before)
             sink.close()
-            raw.flush()
-            os.fsync(raw.fileno())
         index_bytes = members_index.build(shard.name, sink.size, sink.sha256.hexdigest()).encode()
-        write_bytes_atomic(out / members_name(shard.name), index_bytes)
+        atomic_write(out / members_name(shard.name), index_bytes)
         record = {
             "name": shard.name,
             "digest": shard.digest,
@@ -176,8 +170,4 @@ def write_shard(
         part = part_path(out, shard.name)
         part.parent.mkdir(exist_ok=True)
         write_json_atomic(part, record)
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return record

@@ -25,7 +25,7 @@ from vr.runtime import check_precision, resolve_device, use_device
 from vr.storage import StorageError
 from vr.threads import available_cpus, set_torch_threads
 from vr.train.config import TrainConfig
-from vr.train.distributed import DistInfo, all_sum, average_gradients, barrier, init_distributed, shutdown
+from vr.train.distributed import DistInfo, all_sum, barrier, init_distributed, shutdown
 from vr.train.engine import EpochStats, StopFlag, train_epoch
 from vr.train.logs import CsvLog, Scalars
 from vr.train.optim import build_optimizer, build_scheduler, current_lr
@@ -341,22 +341,12 @@ class Run:
                     self.optimizer,
                     self.scaler,
                     self.device,
-                    precision=config.precision,
-                    channels_last=config.channels_last,
-                    accumulate=config.accumulate,
-                    label_smoothing=config.label_smoothing,
-                    shuffle_frames_seed=(config.loader.seed * 1000 + epoch)
-                    if config.shuffle_frames
-                    else None,
-                    max_steps=config.max_steps_per_epoch,
+                    config,
+                    epoch=epoch,
+                    dist=self.dist,
                     stop=stop,
-                    sync=(lambda flags: all_sum(flags, self.dist)) if self.dist.enabled else None,
-                    reduce_grads=(lambda: average_gradients(self.model, self.dist))
-                    if self.dist.enabled
-                    else None,
                     on_step=on_step,
                     resume=resume,
-                    skip_nonfinite=config.skip_nonfinite,
                     progress=self.progress and self.dist.is_main,
                     desc=f"epoch {epoch}/{config.epochs}",
                 )

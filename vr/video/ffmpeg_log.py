@@ -10,6 +10,7 @@ decoded in part (its frames are kept, the video is listed as a warning).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 LOG_ARGS = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+verbose")
@@ -89,6 +90,18 @@ class DecodeHealth:
         errors = f"{self.errors} decode error(s)" if self.errors else ""
         first = f" (first: {self.first_error})" if self.first_error else ""
         return "damaged: " + ", ".join(p for p in (counts, errors) if p) + first
+
+    def check(self, strict: bool, error: Callable[[str], Exception] | None = None) -> str:
+        """The report's warning for a damaged video ('' when it decoded whole); with ``strict`` a damaged
+        video raises ``error(warning)`` instead (default: :class:`~vr.video.probe.VideoError`)."""
+        warning = self.warning()
+        if warning and strict:
+            if error is None:
+                from vr.video.probe import VideoError
+
+                error = VideoError
+            raise error(warning)
+        return warning
 
     def to_json(self) -> dict:
         return {"packets": self.packets, "decoded": self.decoded, "errors": self.errors}

@@ -167,8 +167,7 @@ def flow_video(task: FlowTask) -> Outcome:
                 write_pair(tmp, n_pairs, flow, options.bound, options.quality)
         if n_pairs == 0:
             raise VideoError("fewer than 2 frames: no flow pair")
-        if health.damaged and task.strict:
-            raise VideoError(health.warning())
+        health.check(task.strict)
         marker = {
             "kind": "flow",
             "n_pairs": n_pairs,
