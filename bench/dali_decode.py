@@ -24,11 +24,15 @@ import numpy as np
 def make_frames(count: int, width: int, height: int, seed: int = 0) -> list[np.ndarray]:
     """``count`` JPEG-encoded frames of a sliding texture, as the bytes DALI's decoders take."""
     rng = np.random.default_rng(seed)
-    texture = cv2.resize(rng.integers(0, 256, (height // 8, width // 4, 3), dtype=np.uint8), (2 * width, height))
+    texture = cv2.resize(
+        rng.integers(0, 256, (height // 8, width // 4, 3), dtype=np.uint8), (2 * width, height)
+    )
     out = []
     for i in range(count):
         img = np.ascontiguousarray(texture[:, (3 * i) % width : (3 * i) % width + width])
-        out.append(np.frombuffer(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes(), np.uint8))
+        out.append(
+            np.frombuffer(cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes(), np.uint8)
+        )
     return out
 
 
@@ -95,7 +99,10 @@ def main() -> None:
     p.add_argument("--device-id", type=int, default=None, help="decode with nvJPEG on this GPU")
     args = p.parse_args()
     frames = make_frames(4 * args.clip_len, args.width, args.height)
-    pipes = {"one decoder per frame position": build(True, frames, args), "vr: one for the batch": build(False, frames, args)}
+    pipes = {
+        "one decoder per frame position": build(True, frames, args),
+        "vr: one for the batch": build(False, frames, args),
+    }
     totals = {name: [0, 0.0] for name in pipes}
     for r in range(args.rounds):
         for name in list(pipes)[:: 1 if r % 2 == 0 else -1]:
@@ -104,8 +111,9 @@ def main() -> None:
             totals[name][1] += seconds
     where = "CPU" if args.device_id is None else f"GPU {args.device_id} (nvJPEG)"
     print(
-        f"DALI decode on {where}: {args.batch_size} clips x {args.clip_len} frames {args.width}x{args.height} "
-        f"-> {args.size}x{args.size}, {args.threads} threads, {args.rounds} x {args.batches} batches"
+        f"DALI decode on {where}: {args.batch_size} clips x {args.clip_len} frames "
+        f"{args.width}x{args.height} -> {args.size}x{args.size}, {args.threads} threads, "
+        f"{args.rounds} x {args.batches} batches"
     )
     rates = {name: clips / seconds for name, (clips, seconds) in totals.items()}
     for name, value in rates.items():

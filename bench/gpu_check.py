@@ -31,6 +31,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -436,6 +437,17 @@ def step_goal_loader(c: Check) -> tuple[str, dict]:
     return line, {"ratio": ratio}
 
 
+def step_dali_decode(c: Check) -> tuple[str, dict]:
+    """nvJPEG on a batch's N x T frames in one decoder call against one call per frame position."""
+    cmd = [sys.executable, str(Path(__file__).with_name("dali_decode.py")), "--batches", "5", "--rounds", "2"]
+    out = c.run([*cmd, *([] if c.cpu else ["--device-id", "0"])], 180)
+    ratio = float(re.findall(r"ratio: x([\d.]+)", out)[-1])
+    line = f"DALI decode, one decoder for the batch vs one per frame position: x{ratio:.2f}"
+    if ratio < 1.0:
+        raise CheckFailed(line + " (slower)")
+    return line, {"ratio": ratio}
+
+
 def step_goal_bf16(c: Check) -> tuple[str, dict]:
     _goal(c)
     rates = {}
@@ -492,6 +504,7 @@ STEPS: list[tuple[str, Callable[[Check], tuple[str, dict]], float]] = [
     ("ddp", step_ddp, 240),
     ("pytest-gpu", step_pytest_gpu, 300),
     ("flow-cli", step_flow_cli, 180),
+    ("dali-decode", step_dali_decode, 120),
     ("goal-loader", step_goal_loader, 240),
     ("goal-bf16", step_goal_bf16, 360),
     ("goal-tvl1", step_goal_tvl1, 180),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -127,10 +128,49 @@ def test_dali_drop_last_and_ddp_ranks(shards):
     assert [v for b in train[0] for v in b["video_id"]] == [v for b in train[1] for v in b["video_id"]]
 
 
+def _encode(path, *args: str) -> str:
+    cmd = [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=2"]
+    subprocess.run([*cmd, *args, "-pix_fmt", "yuv420p", str(path)], check=True)
+    return str(path)
+
+
+def test_nvdec_file_lists_are_probed_and_refused_by_name_before_dali_opens_them(sample_videos, tmp_path):
+    """On a GPU DALI's reader takes one codec a list at a constant frame rate: a Kinetics-style mix of
+    H.264 and VP9, or a variable-frame-rate file, is refused naming the files, before any GPU is needed;
+    the probe is cached beside the manifest and reused while the files stay the same."""
+    from vr.video.streams import probe_all, stream_facts
+
+    vp9 = _encode(tmp_path / "a.webm", "-c:v", "libvpx-vp9")
+    # frames 40 ms apart, every odd one 20 ms late: 60 and 20 ms gaps, stored as such (passthrough)
+    vfr = _encode(
+        tmp_path / "phone.mp4",
+        "-vf",
+        "settb=1/1000,setpts=N/(25*TB)+0.02*mod(N\\,2)/TB",
+        "-fps_mode",
+        "passthrough",
+        "-enc_time_base:v",
+        "filter",
+        "-c:v",
+        "libx264",
+    )
+    facts = stream_facts(vfr)
+    assert facts.codec == "h264" and not facts.constant and facts.spread == pytest.approx(3.0, rel=0.05)
+    assert stream_facts(sample_videos["bikes"]).constant and stream_facts(vp9).constant
+    with pytest.raises(RawVideoError, match=r"one codec per file list.*1 vp9 \(a.webm are not h264\)"):
+        VideoClipLoader([sample_videos["bikes"], sample_videos["bikes"], vp9], [0, 1, 2], device_id=0)
+    with pytest.raises(RawVideoError, match=r"1 video\(s\) have a variable frame rate \(phone.mp4;"):
+        VideoClipLoader([sample_videos["bikes"], vfr], [0, 1], device_id=0)
+    cache = tmp_path / "m.jsonl.probe.json"
+    first = probe_all([vfr, vp9], cache)
+    assert cache.is_file() and probe_all([vfr, vp9], cache) == first
+    Path(vp9).write_bytes(b"not a video any more")  # changed: probed again
+    assert isinstance(probe_all([vfr, vp9], cache)[vp9], str)
+
+
 def test_raw_video_without_gpu_needs_vp9_or_mjpeg(sample_videos, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    with pytest.raises(RawVideoError, match="needs a CUDA GPU.*VP8/VP9/MJPEG"):
+    with pytest.raises(RawVideoError, match="decodes VP8/VP9/MJPEG without a GPU, not h264.*bikes.mp4"):
         VideoClipLoader([sample_videos["bikes"]], [0])
     with pytest.raises(RawVideoError, match="needs a CUDA GPU"):
         VideoClipLoader([sample_videos["bikes"]], [0], device_id=0)
@@ -221,7 +261,11 @@ def test_vr_train_reads_raw_videos_with_loader_dali_video(tmp_path):
     args[args.index("--videos") + 1] = str(tmp_path / "h264" / "videos")
     args[args.index("--out") + 1] = str(tmp_path / "run2")
     result = invoke(args)
-    assert result.exit_code == 1 and "needs a CUDA GPU" in result.output and "Traceback" not in result.output
+    assert (
+        result.exit_code == 1
+        and "without a GPU, not h264" in result.output
+        and "Traceback" not in result.output
+    )
 
 
 @pytest.mark.parametrize("modality", ["rgb", "flow"])

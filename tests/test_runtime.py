@@ -68,3 +68,33 @@ def test_to_device_moves_a_batch_and_lays_clips_out_channels_last():
     clip, label = to_device(batch, torch.device("cpu"), channels_last=True)
     assert clip.is_contiguous(memory_format=torch.channels_last_3d) and torch.equal(clip, batch["clip"])
     assert torch.equal(label, batch["label"])
+
+
+def test_worker_slots_are_the_lowest_free_and_freed_by_a_dead_worker(tmp_path):
+    """GPU workers pick ``slot % GPUs``: k live workers hold slots 0..k-1 whoever started them, and a
+    killed worker's slot goes to the next one (real processes holding real locks)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from vr.runtime import worker_slot; "
+        f"print(worker_slot({str(tmp_path)!r}), flush=True); sys.stdin.read()"
+    )
+
+    def start():
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        return proc, int(proc.stdout.readline())
+
+    first, a = start()
+    second, b = start()
+    assert (a, b) == (0, 1)
+    first.kill()
+    first.wait()
+    third, c = start()
+    fourth, d = start()
+    assert (c, d) == (0, 2)
+    for proc in (second, third, fourth):
+        proc.stdin.close()
+        proc.wait(timeout=30)

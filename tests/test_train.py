@@ -355,8 +355,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(data, tmp_path):
     assert 1 <= epoch < 1000
 
 
-def test_ddp_two_gloo_processes(data, tmp_path):
-    out = tmp_path / "ddp"
+def _torchrun(data, out: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
     cmd = [
         sys.executable,
         "-m",
@@ -364,17 +363,42 @@ def test_ddp_two_gloo_processes(data, tmp_path):
         "--nproc-per-node",
         "2",
         "--master-port",
-        str(29500 + os.getpid() % 1000),
-        *_train_cli(data, out, "--epochs", "2", "--val-subset", "val")[1:],
+        str(29500 + (os.getpid() + hash(str(out))) % 1000),
+        *_train_cli(data, out, "--val-subset", "val", *extra)[1:],
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_ddp_two_gloo_processes_and_an_exact_resume_with_each_ranks_rng(data, tmp_path):
+    """Two ranks, dropout on: each rank draws its own masks (seeded apart), the checkpoint holds both
+    ranks' RNG states, and a run resumed after epoch 1 continues as the straight run did."""
+    dropout = ("--model-arg", "dropout=0.5", "-q")
+    proc = _torchrun(data, tmp_path / "ddp", "--epochs", "2", *dropout)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = read_log(out / "train.log")
+    rows = read_log(tmp_path / "ddp" / "train.log")
     assert [r["epoch"] for r in rows] == [1, 2]  # rank 0 alone wrote the log: no duplicated rows
-    ckpt = load_checkpoint(out / "last.pth")
+    ckpt = load_checkpoint(tmp_path / "ddp" / "last.pth")
     assert ckpt["epoch"] == 2
     assert not any(k.startswith("module.") for k in ckpt["state_dict"])
+    states = ckpt["rng_states"]
+    assert len(states) == 2 and not torch.equal(states[0]["torch"], states[1]["torch"])
+    assert torch.equal(states[0]["torch"], ckpt["rng_state"]["torch"])
+    first = _torchrun(data, tmp_path / "resumed", "--epochs", "1", *dropout)
+    assert first.returncode == 0, first.stderr[-3000:]
+    again = _torchrun(data, tmp_path / "resumed", "--epochs", "2", "--resume", *dropout)
+    assert again.returncode == 0, again.stderr[-3000:]
+    resumed = read_log(tmp_path / "resumed" / "train.log")
+    assert [r["loss"] for r in resumed] == [r["loss"] for r in rows]
+
+
+def test_a_process_group_that_cannot_form_is_one_line_naming_the_interface(data, tmp_path):
+    proc = _torchrun(data, tmp_path / "x", "--epochs", "1", "-q", env={"GLOO_SOCKET_IFNAME": "nosuchif0"})
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert lines and "gloo could not form the process group" in lines[0], proc.stderr[-2000:]
+    assert "GLOO_SOCKET_IFNAME=nosuchif0 is set" in lines[0]
+    assert sum("Traceback" in line for line in proc.stderr.splitlines()) <= 1  # torchrun's own report
 
 
 def test_one_set_of_defaults_for_the_cli_the_config_and_the_loaders():

@@ -69,6 +69,48 @@ def _visible() -> str:
     return f"CUDA_VISIBLE_DEVICES={visible}" if visible is not None else "all visible"
 
 
+_SLOT: list = []  # this process's held GPU slot: (file descriptor, slot)
+
+
+def worker_slot(folder: str | os.PathLike | None = None) -> int:
+    """The lowest free worker slot on this machine (0, 1, 2, ...), held until the process ends.
+
+    Slots are lock files in ``folder`` (default: a per-user folder in the temporary directory), each held
+    with ``flock`` by a live process, so the ``k`` workers running on a machine hold slots ``0..k-1``
+    whichever launched them (joblib, Dask, Ray), and a dead worker's slot is free again. GPU workers use
+    it as ``slot % visible GPUs``: spread evenly, not by process id."""
+    import fcntl
+    import tempfile
+
+    if _SLOT:
+        return _SLOT[0][1]
+    folder = os.fspath(folder or os.path.join(tempfile.gettempdir(), f"vr-worker-slots-{os.getuid()}"))
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    slot = 0
+    while True:
+        fd = os.open(os.path.join(folder, f"slot-{slot}"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            slot += 1
+            continue
+        _SLOT.append((fd, slot))
+        return slot
+
+
+def worker_device() -> torch.device:
+    """The device of a preprocessing worker: ``cuda:(slot % visible GPUs)``, made current, on a GPU
+    machine (under Ray, the GPU Ray gave it); the CPU otherwise."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    device = torch.device("cuda", worker_slot() % torch.cuda.device_count())
+    torch.cuda.set_device(device)
+    return device
+
+
 def use_device(device: torch.device, *, benchmark: bool = True) -> torch.device:
     """Make ``device`` current for this process: on a GPU ``torch.cuda.set_device`` (before any CUDA
     work or process group) and cuDNN's autotuner (``benchmark``: clips have fixed shapes, so it picks

@@ -174,7 +174,12 @@ def extract_frames_cmd(
 )
 @_size_options
 @click.option("--quality", type=click.IntRange(0, 100), default=95, show_default=True, help="JPEG quality.")
-@click.option("--batch", type=click.IntRange(1), default=8, show_default=True, help="Pairs per engine call.")
+@click.option(
+    "--batch",
+    type=click.IntRange(1),
+    default=None,
+    help="Pairs per engine call [default: 32 for the torch engine on a GPU, else 8].",
+)
 @click.option(
     "--precision",
     type=click.Choice(PRECISIONS),

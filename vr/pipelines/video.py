@@ -1,10 +1,14 @@
 """Raw-video path for users who skip frame extraction: DALI's video reader straight from AVI/MP4 files.
 
-On a GPU it is ``fn.readers.video`` (NVDEC: H.264, HEVC, VP9, ...). Without one DALI can decode only
-VP8/VP9/MJPEG (``fn.experimental.readers.video`` on the CPU), so other codecs give a clear
-:class:`RawVideoError` instead of a crash deep in DALI. Clips are DALI's own random sequences (a random
-start, ``frame_stride`` apart), resized to ``size`` on the short side, centre-cropped (random crop and
-flip in training) and normalised like the frame loaders; this path does not use ``ClipSpec``.
+On a GPU it is ``fn.readers.video`` (NVDEC: H.264, HEVC, MPEG-4, VP8, VP9, MJPEG). Without one DALI can
+decode only VP8/VP9/MJPEG (``fn.experimental.readers.video`` on the CPU). Every file is probed once
+(:mod:`vr.video.streams`: codec and frame-rate mode, cached beside the manifest) before DALI opens any,
+so another codec, a list that mixes codecs (NVDEC takes one a list) or a variable-frame-rate file is a
+clear :class:`RawVideoError` naming the files and the way out, not a crash deep in DALI; the reader's
+own frame-rate heuristic (which refuses some constant-rate files) is then skipped. Clips are DALI's own
+random sequences (a random start, ``frame_stride`` apart), resized to ``size`` on the short side,
+centre-cropped (random crop and flip in training) and normalised like the frame loaders; this path does
+not use ``ClipSpec``.
 """
 
 from __future__ import annotations
@@ -16,9 +20,8 @@ import torch
 
 from vr.errors import VrError
 from vr.modality import mean_std
-from vr.video.probe import probe
+from vr.video.streams import StreamFacts, probe_all, reader_problem
 
-CPU_CODECS = ("vp8", "vp9", "mjpeg")
 SHUFFLE_BUDGET = 1 << 30  # bytes of decoded sequences the reader may hold to shuffle (per process)
 MAX_INITIAL_FILL = 1024  # DALI's default
 
@@ -36,23 +39,28 @@ class RawVideoError(VrError, RuntimeError):
     """The raw-video path cannot run here (no GPU for this codec)."""
 
 
-def check_decodable(files: Sequence[str | os.PathLike], device_id: int | None) -> None:
-    """Raise :class:`RawVideoError` unless DALI can decode ``files`` on ``device_id`` (None: the CPU)."""
-    if device_id is not None:
-        if not torch.cuda.is_available():
-            raise RawVideoError(
-                "DALI's video reader needs a CUDA GPU (NVDEC) and none is available; "
-                "use VP9/VP8/MJPEG videos with device_id=None, or extract frames first (vr extract-frames)"
-            )
-        return
-    for path in files:
-        codec = probe(path, count=False).codec
-        if codec not in CPU_CODECS:
-            raise RawVideoError(
-                f"{path}: {codec} video needs a CUDA GPU for DALI's video reader (NVDEC); without a GPU "
-                f"only {'/'.join(c.upper() for c in CPU_CODECS)} input decodes, or extract frames first "
-                "(vr extract-frames)"
-            )
+def check_decodable(
+    files: Sequence[str | os.PathLike],
+    device_id: int | None,
+    cache: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> list[StreamFacts]:
+    """Probe ``files`` and raise :class:`RawVideoError` unless DALI's reader can take them all on
+    ``device_id`` (None: the CPU): their codecs, one codec a list on a GPU, constant frame rates; and a
+    GPU for ``device_id``. Returns their :class:`~vr.video.streams.StreamFacts`."""
+    from vr.progress import progress_bar
+
+    with progress_bar(total=len(files), desc="probe", unit="video", disable=not progress, leave=False) as bar:
+        facts = probe_all(files, cache, on_file=lambda: bar.update(1))
+    problem = reader_problem(facts, gpu=device_id is not None)
+    if problem:
+        raise RawVideoError(problem)
+    if device_id is not None and not torch.cuda.is_available():
+        raise RawVideoError(
+            "DALI's video reader needs a CUDA GPU (NVDEC) and none is available; "
+            "use VP9/VP8/MJPEG videos with device_id=None, or extract frames first (vr extract-frames)"
+        )
+    return [f for f in facts.values() if isinstance(f, StreamFacts)]
 
 
 class VideoClipLoader:
@@ -78,19 +86,16 @@ class VideoClipLoader:
         device_id: int | None = None,
         num_threads: int = 2,
         dtype: torch.dtype = torch.float32,
+        probe_cache: str | os.PathLike | None = None,
     ):
         from nvidia.dali import fn, pipeline_def, types
         from nvidia.dali.plugin.base_iterator import LastBatchPolicy
         from nvidia.dali.plugin.pytorch import DALIGenericIterator
 
-        check_decodable(files, device_id)
+        facts = check_decodable(files, device_id, probe_cache, progress=len(files) > 100)
         mean, std = mean_std("rgb")
         train = mode == "train"
-        # the largest of a few files sizes the shuffle buffer (probing every file would cost a process each)
-        sampled = (
-            [probe(f, count=False) for f in list(files)[:: max(1, len(files) // 8)][:8]] if train else []
-        )
-        largest = max(sampled, key=lambda v: v.width * v.height, default=None)
+        largest = max(facts, key=lambda v: v.width * v.height, default=None) if train else None
         reader_args = dict(
             filenames=[os.fspath(f) for f in files],
             labels=list(labels),
@@ -108,8 +113,8 @@ class VideoClipLoader:
         def pipe():
             if device_id is None:
                 video, label = fn.experimental.readers.video(device="cpu", **reader_args)
-            else:
-                video, label = fn.readers.video(device="gpu", **reader_args)
+            else:  # every file probed constant-rate above: DALI's heuristic would only add false refusals
+                video, label = fn.readers.video(device="gpu", skip_vfr_check=True, **reader_args)
             video = fn.resize(video, resize_shorter=size, interp_type=types.INTERP_LINEAR, antialias=False)
             clip = fn.crop_mirror_normalize(
                 video,
@@ -179,6 +184,8 @@ def video_loader(
         )
     if not files:
         raise RawVideoError(f"no labelled videos{f' in subset {subset!r}' if subset else ''} to train on")
+    if isinstance(manifest, str | os.PathLike):
+        kwargs.setdefault("probe_cache", f"{os.fspath(manifest)}.probe.json")
     loader = VideoClipLoader(files, labels, **kwargs)
     loader.labels = list(data.labels)
     return loader

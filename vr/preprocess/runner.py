@@ -86,8 +86,10 @@ def n_workers(jobs: int) -> int:
 
 
 @contextlib.contextmanager
-def _backend(backend: str, jobs: int, address: str | None) -> Iterator[None]:
-    """Make ``backend`` joblib's current backend (starting a Dask client / Ray connection as needed)."""
+def _backend(backend: str, jobs: int, address: str | None, gpu_share: float = 0.0) -> Iterator[None]:
+    """Make ``backend`` joblib's current backend (starting a Dask client / Ray connection as needed).
+    ``gpu_share``: the share of a GPU each worker asks Ray for when the cluster has GPUs (a Ray task that
+    asks for none sees none: CUDA_VISIBLE_DEVICES is empty there)."""
     from joblib import parallel_config  # here, not at the top: `vr preprocess --help` stays light
 
     if backend not in BACKENDS:
@@ -118,8 +120,11 @@ def _backend(backend: str, jobs: int, address: str | None) -> Iterator[None]:
             raise RuntimeError("the ray backend needs ray: pip install 'ray[default]'") from e
         register_ray()
         ray.init(address=address, ignore_reinit_error=True)
+        remote = {}
+        if gpu_share and ray.cluster_resources().get("GPU", 0) > 0:
+            remote = {"ray_remote_args": {"num_gpus": gpu_share}}
         try:
-            with parallel_config(backend="ray", n_jobs=jobs):
+            with parallel_config(backend="ray", n_jobs=jobs, **remote):
                 yield
         finally:
             ray.shutdown()
@@ -156,8 +161,10 @@ def run_tasks(
     address: str | None = None,
     quiet: bool = False,
     desc: str = "videos",
+    gpu_share: float = 0.0,
 ) -> list[Outcome]:
-    """Run ``fn`` on every task in parallel; return every outcome (in completion order).
+    """Run ``fn`` on every task in parallel; return every outcome (in completion order). ``gpu_share``:
+    each worker's share of a GPU (asked of Ray; joblib and Dask workers see the machine's GPUs).
 
     A progress bar (:mod:`vr.progress`) shows videos/s and frames/s (the ``frames`` of the outcomes)
     unless ``quiet``. When a worker process dies (a crash in native code, the OOM killer), the run goes
@@ -171,7 +178,7 @@ def run_tasks(
     progress = _Progress(len(tasks), desc, quiet)
     queue, suspects = list(tasks), []
     parent = os.getpid() if backend == "loky" else None  # loky workers are this process's children
-    with progress.bar, _backend(backend, jobs, address):
+    with progress.bar, _backend(backend, jobs, address, gpu_share):
         while queue:
             done = set()
             try:

@@ -1,5 +1,7 @@
-"""Distributed data parallel from torchrun's environment: NCCL (and gloo for CPU tensors) on GPUs, gloo on
-the CPU. Collectives of this module put their tensors on the run's device, so the same code runs on both."""
+"""Distributed data parallel from torchrun's environment: NCCL on GPUs, gloo on the CPU. Collectives of
+this module put their tensors on the run's device, so the same code runs on both, and a GPU run needs
+no gloo at all (gloo binds to the address the host name resolves to, which in many containers is
+127.0.0.1: a group that NCCL alone would form fails to start)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from vr.errors import VrError
 
 
 @dataclass(frozen=True)
@@ -37,13 +41,45 @@ def init_distributed(device: torch.device) -> DistInfo:
         return DistInfo()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if not dist.is_initialized():
-        if device.type == "cuda":
-            # both backends: NCCL for CUDA tensors, gloo for any CPU tensor a collective may meet
-            dist.init_process_group("cpu:gloo,cuda:nccl", device_id=device)
-        else:
-            dist.init_process_group("gloo")
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        try:
+            if backend == "nccl":  # bound to this rank's GPU: barriers and objects go through NCCL too
+                dist.init_process_group("nccl", device_id=device)
+            else:
+                dist.init_process_group("gloo")
+        except (RuntimeError, ValueError, OSError) as e:  # DistNetworkError, DistStoreError, gloo's own
+            raise DistributedError(_init_failure(backend, e)) from None
     where = str(device) if device.type == "cuda" else "cpu"
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, where)
+
+
+class DistributedError(VrError, RuntimeError):
+    """The process group could not be formed."""
+
+
+def _init_failure(backend: str, error: BaseException) -> str:
+    """One line: what failed, with the environment that decides it and the way out."""
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    where = f"MASTER_ADDR={os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+    rank = f"rank {os.environ.get('RANK', '?')} of {os.environ.get('WORLD_SIZE', '?')}"
+    variable = "NCCL_SOCKET_IFNAME" if backend == "nccl" else "GLOO_SOCKET_IFNAME"
+    chosen = os.environ.get(variable)
+    hint = (
+        f"{variable}={chosen} is set: is that interface up on every node?"
+        if chosen
+        else f"if this host's name resolves to 127.0.0.1 (common in containers), set {variable} to the "
+        "network interface the nodes reach each other on (e.g. eth0)"
+    )
+    return f"{backend} could not form the process group ({rank}, {where}): {first}; {hint}"
+
+
+def gather_objects(value, info: DistInfo) -> list:
+    """Every rank's ``value`` (picklable), in rank order; ``[value]`` in a single process."""
+    if not info.enabled:
+        return [value]
+    out: list = [None] * info.world_size
+    dist.all_gather_object(out, value)
+    return out
 
 
 def all_sum(values: list[float], info: DistInfo) -> list[float]:

@@ -25,7 +25,7 @@ from vr.runtime import check_precision, resolve_device, use_device
 from vr.storage import StorageError
 from vr.threads import available_cpus, set_torch_threads
 from vr.train.config import TrainConfig
-from vr.train.distributed import DistInfo, all_sum, barrier, init_distributed, shutdown
+from vr.train.distributed import DistInfo, all_sum, barrier, gather_objects, init_distributed, shutdown
 from vr.train.engine import EpochStats, StopFlag, train_epoch
 from vr.train.logs import CsvLog, Scalars
 from vr.train.optim import build_optimizer, build_scheduler, current_lr
@@ -214,7 +214,9 @@ class Run:
         local = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if self.dist.enabled else 1
         self.threads = set_torch_threads(config.threads or max(1, available_cpus() // max(local, 1)))
         check_precision(config.precision, self.device)
-        torch.manual_seed(config.loader.seed)
+        # each rank its own stream (dropout, the frame-shuffled control): ranks seeded alike would draw
+        # the same masks; the weights still start as rank 0's (DDP broadcasts them)
+        torch.manual_seed(config.loader.seed + self.dist.rank)
         checkpoint = self._checkpoint_to_resume() if resume else None
         self.start_epoch = checkpoint["epoch"] + 1 if checkpoint else 1
         partial = (checkpoint or {}).get("partial")
@@ -251,13 +253,30 @@ class Run:
             self.scheduler.load_state_dict(checkpoint["scheduler"])
             self.scaler.load_state_dict(checkpoint["scaler"])
             self.best_acc = checkpoint.get("best_acc", -1.0)
-            set_rng_state(checkpoint["rng_state"])
+            self._restore_rng(checkpoint)
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         if config.compile:
             self.model = torch.compile(self.model)
         self._open_logs(resume_after=self.start_epoch - 1 if checkpoint else None)
+
+    def _restore_rng(self, checkpoint: dict) -> None:
+        """This rank's RNG states as the checkpoint saved them (every rank's, saved by rank 0); a
+        checkpoint of another world size, or of a run that stopped on one rank's error, has rank 0's
+        only: the other ranks then start new streams from the seed, the rank and the epoch."""
+        states = checkpoint.get("rng_states")
+        if states and len(states) == self.dist.world_size:
+            set_rng_state(states[self.dist.rank])
+            return
+        set_rng_state(checkpoint["rng_state"])
+        if self.dist.rank > 0:
+            torch.manual_seed(self.config.loader.seed + self.dist.rank + 1000 * self.start_epoch)
+            log.warning(
+                "rank %d resumes with a new RNG stream: the checkpoint holds %s",
+                self.dist.rank,
+                f"the RNG states of {len(states)} ranks" if states else "rank 0's RNG state only",
+            )
 
     def _checkpoint_to_resume(self) -> dict | None:
         path = self.out / "last.pth"
@@ -287,9 +306,12 @@ class Run:
         self.val_log = CsvLog(self.out / "val.log", ["epoch", "loss", "acc"], resume_after)
         self.scalars = Scalars(self.out / "tb")
 
-    def _save(self, name: str, epoch: int, partial: EpochStats | None = None) -> None:
+    def _save(self, name: str, epoch: int, partial: EpochStats | None = None, together: bool = True) -> None:
         """Checkpoint after epoch ``epoch``; ``partial``: how far epoch ``epoch + 1`` got (its batches
-        done and their loss sums), from which ``--resume`` continues."""
+        done and their loss sums), from which ``--resume`` continues. ``together``: every rank calls
+        this at the same point (a collective gathers their RNG states); False where one rank may be
+        alone (a storage error), which saves rank 0's only."""
+        states = gather_objects(rng_state(), self.dist) if together else None
         if not self.dist.is_main:
             return
         state = {
@@ -298,7 +320,8 @@ class Run:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "epoch": epoch,
-            "rng_state": rng_state(),
+            "rng_state": rng_state(),  # rank 0's (read by earlier versions)
+            "rng_states": states,  # every rank's, in rank order
             "best_acc": self.best_acc,
             "config": self.config.to_json(),
             "clip": list(clip_shape(self.config)),  # also in config.sampling; read by older versions
@@ -352,7 +375,8 @@ class Run:
                 )
                 if stats.interrupted:
                     # --resume continues this epoch after its last optimizer step
-                    self._save("last.pth", epoch - 1, partial=stats)
+                    # a storage error may stop one rank alone: no collective then
+                    self._save("last.pth", epoch - 1, partial=stats, together=not stats.error)
                     where = f"epoch {epoch} after {stats.steps} batches; saved {self.out / 'last.pth'}"
                     if stats.error:
                         raise TrainError(f"{stats.error}; stopped in {where}: rerun with --resume once fixed")
@@ -375,7 +399,7 @@ class Run:
                     try:
                         val_loss, val_acc = self._validate()
                     except StorageError as e:
-                        self._save("last.pth", epoch)
+                        self._save("last.pth", epoch, together=False)
                         raise TrainError(f"validation after epoch {epoch}: {e}; saved last.pth") from None
                     row.update(val_loss=val_loss, val_acc=val_acc)
                 self._step_scheduler(val_loss if val_loss is not None else stats.loss)

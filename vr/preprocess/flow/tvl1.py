@@ -18,7 +18,15 @@ import cv2
 import numpy as np
 
 from vr import layout
-from vr.preprocess.flow.engines import PRECISIONS, TVL1Params, get_engine, gpu_jobs, resolve_engine
+from vr.preprocess.flow.engines import (
+    PRECISIONS,
+    PROCESSES_PER_GPU,
+    TVL1Params,
+    default_batch,
+    get_engine,
+    gpu_jobs,
+    resolve_engine,
+)
 from vr.preprocess.flow.io import DEFAULT_BOUND, DEFAULT_JPEG_QUALITY, write_pair
 from vr.preprocess.jobs import require_videos, run_per_video
 from vr.preprocess.runner import OK, Outcome
@@ -35,7 +43,8 @@ VIDEO_DEFAULT_SIZE = 240  # short side when flow is computed from videos and no 
 class FlowOptions:
     """Engine and TV-L1 parameters, ``bound`` (px) of the JPEG encoding, the frame size (None: frames as
     they are; from videos the short side defaults to 240), ``fps`` (videos only), JPEG ``quality``
-    (0..100), ``batch`` (pairs handed to the engine at once) and the engine's compute ``precision``
+    (0..100), ``batch`` (pairs handed to the engine at once; None: the engine's default on the worker's
+    device, :func:`~vr.preprocess.flow.engines.default_batch`) and the engine's compute ``precision``
     (fp32, fp16 or bf16; only the torch engine offers more than fp32)."""
 
     engine: str = "auto"
@@ -46,7 +55,7 @@ class FlowOptions:
     height: int | None = None
     fps: float | None = None
     quality: int = DEFAULT_JPEG_QUALITY
-    batch: int = 8
+    batch: int | None = None
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
@@ -55,7 +64,7 @@ class FlowOptions:
             raise ValueError(f"bound must be positive, got {self.bound}")
         if not 0 <= self.quality <= 100:
             raise ValueError(f"JPEG quality is 0..100, got {self.quality}")
-        if self.batch < 1:
+        if self.batch is not None and self.batch < 1:
             raise ValueError(f"batch must be >= 1, got {self.batch}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision is one of {', '.join(PRECISIONS)}, got {self.precision!r}")
@@ -69,6 +78,7 @@ class FlowTask:
     from_video: bool
     options: FlowOptions = field(default_factory=FlowOptions)
     strict: bool = False  # from a video: the decoder's errors fail it (else: kept, with a warning)
+    gpu: bool = False  # the run's torch engine runs on GPUs: a worker that sees none is an error
 
 
 def find_frame_folders(root: str | os.PathLike) -> list[tuple[str, Path]]:
@@ -148,6 +158,12 @@ def _batches(frames: Iterator[np.ndarray], batch: int) -> Iterator[tuple[np.ndar
 def flow_video(task: FlowTask) -> Outcome:
     """Compute and write one video's flow into ``task.dst``; raise VideoError when it cannot."""
     options = task.options
+    if task.gpu and not _cuda_here():
+        raise VideoError(
+            "this worker sees no GPU (CUDA_VISIBLE_DEVICES="
+            f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')!r}) although the run's torch engine runs on "
+            "GPUs; give the workers GPUs, or pass --engine opencv"
+        )
     engine = get_engine(options.engine, options.params, options.precision)
     health = DecodeHealth()
     if task.from_video:
@@ -160,7 +176,7 @@ def flow_video(task: FlowTask) -> Outcome:
     tmp.mkdir(parents=True)
     try:
         n_pairs, shape = 0, None
-        for prev, nxt in _batches(frames, options.batch):
+        for prev, nxt in _batches(frames, options.batch or default_batch(options.engine)):
             shape = prev.shape[1:]
             for flow in engine(prev, nxt):
                 n_pairs += 1
@@ -213,6 +229,8 @@ def flow_tvl1(
         raise ValueError("--fps resamples videos: it needs --from-video (frame folders are not resampled)")
     get_engine(options.engine, options.params, options.precision)  # bad engine/precision: fail before work
     jobs = gpu_jobs(options.engine, jobs)
+    torch_engine = resolve_engine(options.engine) == "torch"
+    gpu = torch_engine and _cuda_here()  # then a worker that sees no GPU fails its videos, not slows
     dst = Path(dst)
     listing = None
     if from_video:
@@ -231,7 +249,7 @@ def flow_tvl1(
         "flow-tvl1",
         flow_video,
         sources,
-        lambda name, path: FlowTask(name, str(path), str(dst / name), from_video, options, strict),
+        lambda name, path: FlowTask(name, str(path), str(dst / name), from_video, options, strict, gpu),
         dst,
         src=src,
         settings={"from_video": from_video, "dataset": dataset, **asdict(options)},
@@ -243,4 +261,11 @@ def flow_tvl1(
         backend=backend,
         address=address,
         quiet=quiet,
+        gpu_share=1 / PROCESSES_PER_GPU if torch_engine else 0.0,
     )
+
+
+def _cuda_here() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
