@@ -135,10 +135,6 @@ class _Window:
         self.clear()
         return row[0], row[1], clips, where
 
-    @property
-    def pending(self) -> bool:
-        return bool(self.steps)
-
 
 def train_epoch(
     model: nn.Module,
